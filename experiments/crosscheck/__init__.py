@@ -1,0 +1,1 @@
+"""Crosschecks against recorded outputs of the original code (see __main__)."""
