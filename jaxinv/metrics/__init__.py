@@ -1,1 +1,5 @@
-"""metrics."""
+"""Image-quality metrics (JAX)."""
+
+from jaxinv.metrics.image_quality import psnr, ssim
+
+__all__ = ["psnr", "ssim"]
