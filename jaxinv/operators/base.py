@@ -1,0 +1,104 @@
+"""Operator registry and the behaviour every forward operator shares.
+
+An operator is a `flax.struct.dataclass` acting on ONE image `x` of shape (H, W, C) in [-1, 1];
+batches are `jax.vmap` over images (and, for per-image masks, over the operator pytree itself).
+Static configuration (shapes, padding mode) lives in non-pytree fields; kernels and masks are
+array leaves built once on the host.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+OPERATORS: dict[str, Any] = {}
+
+
+def register_operator(name: str) -> Callable:
+    """Class decorator adding an operator to `OPERATORS` under `name`.
+
+    The class must provide `create(image_shape, **params)` (host-side construction). It may
+    provide `example_params`: a dict of small parameters used by the test sweep over every
+    registered operator, or `None` together with `example_skip_reason` (e.g. needs a checkpoint).
+    """
+
+    def decorator(cls):
+        if name in OPERATORS and OPERATORS[name] is not cls:
+            raise ValueError(f"operator {name!r} is already registered ({OPERATORS[name].__name__})")
+        if not hasattr(cls, "create"):
+            raise TypeError(f"operator {name!r}: {cls.__name__} must define a `create` classmethod")
+        cls.registered_name = name
+        OPERATORS[name] = cls
+        return cls
+
+    return decorator
+
+
+def check_image_shape(image_shape) -> tuple[int, int, int]:
+    """Validate and normalise an (H, W, C) image shape."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or any(s <= 0 for s in shape):
+        raise ValueError(f"image_shape must be (H, W, C) with positive sizes, got {tuple(image_shape)}")
+    return shape
+
+
+def make_operator(name: str, image_shape, **params):
+    """Build the registered operator `name` for images of shape (H, W, C)."""
+    if name not in OPERATORS:
+        raise ValueError(f"unknown operator {name!r}; registered operators: {sorted(OPERATORS)}")
+    cls = OPERATORS[name]
+    signature = inspect.signature(cls.create)
+    accepted = [p for p in list(signature.parameters)[1:]]
+    try:
+        signature.bind(image_shape, **params)
+    except TypeError as err:
+        raise ValueError(f"bad parameters for operator {name!r}: {err}; accepted parameters: {accepted}") from None
+    return cls.create(check_image_shape(image_shape), **params)
+
+
+class OperatorBase:
+    """Shared methods of forward operators `y = A(x)` on one (H, W, C) image.
+
+    Subclasses define a static `image_shape` field, `is_linear` (ClassVar) and `_apply(x)`.
+    """
+
+    is_linear: ClassVar[bool] = False
+    example_params: ClassVar[dict | None] = {}
+    example_skip_reason: ClassVar[str] = ""
+
+    def _apply(self, x):
+        raise NotImplementedError
+
+    def check_input(self, x) -> None:
+        """Raise ValueError if `x` is not one image of `self.image_shape` (static, at trace time)."""
+        if tuple(x.shape) != tuple(self.image_shape):
+            what = "channel count" if (x.ndim == 3 and tuple(x.shape[:2]) == tuple(self.image_shape[:2])) else "image shape"
+            raise ValueError(
+                f"{type(self).__name__}: wrong {what}: expected one image of shape {tuple(self.image_shape)} "
+                f"(H, W, C), got {tuple(x.shape)}; batch with jax.vmap"
+            )
+
+    def forward(self, x):
+        """y = A(x)."""
+        self.check_input(x)
+        return self._apply(x)
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    @property
+    def measurement_shape(self) -> tuple[int, ...]:
+        return tuple(jax.eval_shape(self._apply, jax.ShapeDtypeStruct(tuple(self.image_shape), jnp.float32)).shape)
+
+    def adjoint(self, y):
+        """A^T y, obtained by `jax.linear_transpose` of the forward map."""
+        if not self.is_linear:
+            raise ValueError(f"{type(self).__name__} is not linear: it has no adjoint")
+        primal = jax.ShapeDtypeStruct(tuple(self.image_shape), y.dtype)
+        (x,) = jax.linear_transpose(self.forward, primal)(y)
+        return x
+
+    # Operators with a known spectrum of A A^T override this; `None` means no fast solve.
+    gram_solve = None
