@@ -143,7 +143,7 @@ class MotionBlur(Blur):
     keeps the second); `draws=1` is a bare `Kernel(...).kernelMatrix`. `kernel` replays a given one.
     """
 
-    example_params = {"kernel_size": 9, "intensity": 0.5, "seed": 0}
+    example_params = {"kernel_size": 61, "intensity": 0.5, "seed": 0, "padding": "circular"}
 
     @classmethod
     def create(cls, image_shape, kernel_size: int = 61, intensity: float = 0.5, seed: int | None = 0,

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 _EPS = 0.1  # the library's "tiny error"
+MIN_KERNEL_SIZE = 54  # smallest k with int(2 k sqrt(2) / 150) >= 1
 
 
 def _path(rng: np.random.RandomState, canvas: tuple[int, int], intensity: float) -> list[tuple[float, float]]:
@@ -56,6 +57,9 @@ def motion_kernel(kernel_size: int, intensity: float, rng: np.random.RandomState
     """One `Kernel(size=(k, k), intensity).kernelMatrix` (float32, sums to 1), consuming `rng`."""
     if not 0 <= intensity <= 1:
         raise ValueError(f"motion kernel intensity must be in [0, 1], got {intensity!r}")
+    if kernel_size < MIN_KERNEL_SIZE:
+        # below this the library draws its path with a line of width int(diagonal / 150) = 0: an empty kernel
+        raise ValueError(f"motion kernel size must be >= {MIN_KERNEL_SIZE}, got {kernel_size!r}")
     size = (int(kernel_size), int(kernel_size))
     canvas = (2 * size[0], 2 * size[1])
     diagonal = (canvas[0] ** 2 + canvas[1] ** 2) ** 0.5
