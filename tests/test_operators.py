@@ -108,30 +108,41 @@ def test_codps_likelihood_term(ref, name, diff_key, v, s):
     assert abs(value - expected) / abs(expected) < 1e-5
 
 
-def test_super_resolution_taps_and_dense_form():
-    """The 16 interior x4 taps of the DPS Resizer, and x2 on 16x16 = M X M^T with symmetric borders."""
+def _keys_cubic(t):
+    t = abs(t)
+    return 1.5 * t**3 - 2.5 * t**2 + 1 if t <= 1 else (-0.5 * t**3 + 2.5 * t**2 - 4 * t + 2 if t <= 2 else 0.0)
+
+
+def _antialiased_cubic_matrix(n, factor):
+    """Closed form of the Resizer for 1/factor: output i centred at input factor*(i + 1/2) - 1/2 (0-based),
+    weights cubic(d / factor) / factor normalised, taps mirrored symmetrically (-1 -> 0, n -> n - 1)."""
+    out = -(-n // factor)
+    shift = (out - n / factor) / 2
+    matrix = np.zeros((out, n))
+    for i in range(out):
+        centre = factor * (i + 0.5 - shift) - 0.5
+        taps = {j: _keys_cubic((centre - j) / factor) / factor
+                for j in range(int(np.floor(centre)) - 2 * factor - 1, int(np.ceil(centre)) + 2 * factor + 2)}
+        total = sum(taps.values())
+        for j, w in taps.items():
+            k = j % (2 * n)
+            matrix[i, 2 * n - 1 - k if k >= n else k] += w / total
+    return matrix
+
+
+def test_super_resolution_taps_and_closed_form():
+    """The 16 interior x4 taps of the DPS Resizer; x2 and x3 on 16x16 equal M X M^T in closed form."""
     m4 = resize_matrix(64, 16, 0.25)
     taps = [-0.00171, -0.01099, -0.01831, -0.01196, 0.02271, 0.09741, 0.18188, 0.24097]
     np.testing.assert_allclose(m4[5, 14:30], taps + taps[::-1], atol=1e-5)
-    np.testing.assert_allclose(m4.sum(1), 1.0, atol=1e-12)
-    op = make_operator("super_resolution", SMALL, scale=2)
+    np.testing.assert_allclose(m4, _antialiased_cubic_matrix(64, 4), atol=1e-12)
     x = np.random.default_rng(0).uniform(-1, 1, SMALL).astype(np.float32)
-    m2 = resize_matrix(16, 8, 0.5)
-    expected = np.einsum("ih,jw,hwc->ijc", m2, m2, x.astype(np.float64))
-    assert max_err(op.forward(x), expected) < 2e-6
-    # closed form: output i centred at input 2i + 1/2, weights k(d) = cubic(d / 2) / 2 normalised,
-    # taps outside [0, 16) mirrored symmetrically (-1 -> 0, 16 -> 15)
-    def keys_cubic(t):
-        t = abs(t)
-        return 1.5 * t**3 - 2.5 * t**2 + 1 if t <= 1 else (-0.5 * t**3 + 2.5 * t**2 - 4 * t + 2 if t <= 2 else 0.0)
-
-    reference = np.zeros((8, 16))
-    for i in range(8):
-        taps = {j: 0.5 * keys_cubic(0.5 * (2 * i + 0.5 - j)) for j in range(2 * i - 4, 2 * i + 6)}
-        total = sum(taps.values())
-        for j, w in taps.items():
-            reference[i, -j - 1 if j < 0 else (31 - j if j > 15 else j)] += w / total
-    np.testing.assert_allclose(m2, reference, atol=1e-12)
+    for factor, out in [(2, 8), (3, 6)]:
+        op = make_operator("super_resolution", SMALL, scale=factor)
+        m = _antialiased_cubic_matrix(16, factor)
+        assert m.shape == (out, 16)
+        expected = np.einsum("ih,jw,hwc->ijc", m, m, x.astype(np.float64))
+        assert max_err(op.forward(x), expected) < 2e-6
 
 
 # ---------------------------------------------------------------- masks
@@ -272,7 +283,35 @@ def test_no_gram_solve_without_a_spectrum(name, params):
     assert make_operator(name, SMALL, **params).gram_solve is None
 
 
-# ---------------------------------------------------------------- errors
+# ---------------------------------------------------------------- registry and errors
+
+def test_register_operator_from_another_module():
+    """A module can add an operator; `make_operator` then builds it and names clash loudly."""
+    from flax import struct
+
+    from jaxinv.operators import OperatorBase, register_operator
+
+    try:
+        @register_operator("test_negate")
+        @struct.dataclass
+        class Negate(OperatorBase):
+            image_shape: tuple = struct.field(pytree_node=False)
+            is_linear = True
+
+            @classmethod
+            def create(cls, image_shape):
+                return cls(image_shape=image_shape)
+
+            def _apply(self, x):
+                return -x
+
+        op = make_operator("test_negate", SMALL)
+        np.testing.assert_array_equal(np.asarray(op.adjoint(jnp.ones(SMALL))), -np.ones(SMALL))
+        with pytest.raises(ValueError, match="already registered"):
+            register_operator("test_negate")(OPERATORS["hdr"])
+    finally:
+        OPERATORS.pop("test_negate", None)
+
 
 def test_clear_errors():
     with pytest.raises(ValueError, match="unknown operator 'deblur'.*super_resolution"):
