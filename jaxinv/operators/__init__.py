@@ -9,7 +9,7 @@ an operator module added later (e.g. `nonlinear_blur.py`, registering itself wit
 import importlib as _importlib
 import pkgutil as _pkgutil
 
-from jaxinv.operators.base import OPERATORS, OperatorBase, make_operator, register_operator
+from jaxinv.operators.base import OPERATORS, OperatorBase, make_operator, register_operator, stack_operators
 from jaxinv.operators.blur import (
     Blur,
     CoDPSSuperResolution,
@@ -32,6 +32,7 @@ __all__ = [
     "OperatorBase",
     "make_operator",
     "register_operator",
+    "stack_operators",
     "make_noise",
     "measure",
     "Blur",

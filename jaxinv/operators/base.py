@@ -58,6 +58,21 @@ def make_operator(name: str, image_shape, **params):
     return cls.create(check_image_shape(image_shape), **params)
 
 
+def stack_operators(operators):
+    """Stack operators of one kind (same static fields) into one whose leaves have a leading batch axis.
+
+    E.g. CoDPS draws a new motion kernel per image: stack the per-image operators and use
+    `jax.vmap(lambda op, x: op.forward(x))(stacked, xs)`.
+    """
+    operators = list(operators)
+    if not operators:
+        raise ValueError("stack_operators needs at least one operator")
+    structures = {jax.tree.structure(op) for op in operators}
+    if len(structures) != 1:
+        raise ValueError("stack_operators: operators differ in kind or static fields (image shape, padding, ...)")
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *operators)
+
+
 class OperatorBase:
     """Shared methods of forward operators `y = A(x)` on one (H, W, C) image.
 

@@ -58,9 +58,10 @@ def make_noise(name: str, **params):
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ValueError(f"bad parameters for noise {name!r}: {unknown}; accepted parameters: {accepted}")
-    for field, value in params.items():
-        if not value > 0:
-            raise ValueError(f"noise {name!r}: {field} must be positive, got {value!r}")
+    if "sigma" in params and not params["sigma"] >= 0:
+        raise ValueError(f"noise {name!r}: sigma must be >= 0, got {params['sigma']!r}")
+    if "rate" in params and not params["rate"] > 0:
+        raise ValueError(f"noise {name!r}: rate must be positive, got {params['rate']!r}")
     return cls(**params)
 
 
