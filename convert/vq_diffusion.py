@@ -162,15 +162,9 @@ def load_vq_diffusion(directory: str, dtype: str = "float32") -> VQDiffusionComp
 
 def vqvae_module(config: dict):
     """`jaxinv.models.vqvae.VQModel` built from a diffusers VQModel config dict."""
-    from jaxinv.models import vqvae
+    from jaxinv.models.vqvae import VQModel
 
-    builder = getattr(vqvae, "vqmodel_from_diffusers", None) or getattr(vqvae.VQModel, "from_diffusers", None)
-    if builder is not None:
-        return builder(config)
-    config_cls = getattr(vqvae, "VQModelConfig", None)
-    if config_cls is not None and hasattr(config_cls, "from_diffusers"):
-        return vqvae.VQModel(config_cls.from_diffusers(config))
-    return vqvae.VQModel(config)
+    return VQModel.from_diffusers(config)
 
 
 def main(argv: list[str] | None = None) -> int:

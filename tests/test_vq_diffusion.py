@@ -1,6 +1,7 @@
 """VQ-Diffusion components against the recorded diffusers/transformers outputs in fixtures/vq/."""
 
 import dataclasses
+import importlib.util
 import json
 import shutil
 
@@ -202,3 +203,55 @@ def test_crosscheck_on_fixture_dir(fixtures_dir, capsys):
     err = float(out.strip().splitlines()[-1].split("=")[1])
     assert err < 1e-4
     assert "transformer_log_probs" in out and "text_hidden" in out and "sched_q_posterior" in out
+    if importlib.util.find_spec("convert.vqvae") is not None:
+        assert "decoded:" in out and "encoded:" in out
+
+
+def _fake_pipeline(vq, root):
+    """A diffusers pipeline folder from the fixture components, mixing .safetensors and .bin weights."""
+    from safetensors.numpy import save_file
+
+    from test_clip import write_vocab
+
+    d, io = vq["dir"], vq["io"]
+    for name in ("transformer", "text_encoder", "vqvae", "tokenizer", "scheduler",
+                 "learned_classifier_free_sampling_embeddings"):
+        (root / name).mkdir(parents=True)
+    (root / "transformer" / "config.json").write_text((d / "transformer_config.json").read_text())
+    save_file({k: np.ascontiguousarray(v) for k, v in vq["tr_sd"].items()},
+              str(root / "transformer" / "diffusion_pytorch_model.safetensors"))
+    (root / "text_encoder" / "config.json").write_text((d / "text_encoder_config.json").read_text())
+    shutil.copy(d / "text_encoder.pt", root / "text_encoder" / "pytorch_model.bin")
+    (root / "vqvae" / "config.json").write_text((d / "vqvae_config.json").read_text())
+    shutil.copy(d / "vqvae.pt", root / "vqvae" / "diffusion_pytorch_model.bin")
+    cf = root / "learned_classifier_free_sampling_embeddings"
+    emb = np.random.default_rng(0).standard_normal((77, 24)).astype(np.float32)
+    save_file({"embeddings": emb.astype(np.float16)}, str(cf / "diffusion_pytorch_model.fp16.safetensors"))
+    (cf / "config.json").write_text(json.dumps({"learnable": True, "hidden_size": 24, "length": 77}))
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {"_class_name": "VQDiffusionScheduler", "num_vec_classes": 33, "num_train_timesteps": 100}))
+    write_vocab(root / "tokenizer")
+    return emb
+
+
+def test_pipeline_converter_round_trip(vq, tmp_path):
+    pytest.importorskip("convert.vqvae")
+    from convert.vq_diffusion import load_vq_diffusion, main
+
+    io = vq["io"]
+    emb = _fake_pipeline(vq, tmp_path / "pipe")
+    out = tmp_path / "out"
+    assert main(["--pipeline", str(tmp_path / "pipe"), "--output", str(out)]) == 0
+    with pytest.raises(FileExistsError):
+        main(["--pipeline", str(tmp_path / "pipe"), "--output", str(out)])
+    c = load_vq_diffusion(str(out))
+    hidden = c.text_encoder.apply({"params": c.text_encoder_params}, jnp.asarray(io["input_ids"]))
+    np.testing.assert_allclose(np.asarray(hidden), io["text_hidden"], atol=TOL, rtol=0)
+    lp = c.transformer.apply({"params": c.transformer_params}, io["z"], io["t"], io["text_hidden"])
+    np.testing.assert_allclose(np.asarray(lp), io["transformer_log_probs"], atol=TOL, rtol=0)
+    img = c.vqvae.apply({"params": c.vqvae_params}, jnp.asarray(io["codes"].transpose(0, 2, 3, 1)),
+                        force_not_quantize=True, method="decode")
+    np.testing.assert_allclose(np.asarray(img).transpose(0, 3, 1, 2), io["decoded"], atol=TOL, rtol=0)
+    np.testing.assert_allclose(c.learned_embeddings, emb, atol=2e-3, rtol=1e-3)  # stored as fp16
+    np.testing.assert_array_equal(np.asarray(c.schedule.log_cumprod_ct), io["sched_log_cumprod_ct"])
+    assert c.tokenizer.pad_id == 0 and c.tokenizer("the").shape == (1, 77)
