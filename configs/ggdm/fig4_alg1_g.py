@@ -1,0 +1,10 @@
+"""Fig. 4, Algorithm 1 with G: f₁(θ₂), δ = 0.9, B = 32, 1000 rounds (README command)."""
+from configs.ggdm.base import base_config
+
+
+def get_config():
+    c = base_config()
+    c.name, c.versions, c.deltas, c.rounds = "fig4_alg1_G", ("v1",), (0.9,), 1000
+    c.score.model = "oracle"
+    c.quick_overrides.rounds = 40
+    return c

@@ -1,0 +1,11 @@
+"""Fig. 4, Algorithm 2 with G_loss: δ = 0.2, 1200 rounds, Adam(1e-6) ε-loss step per round from round 60."""
+from configs.ggdm.base import base_config
+
+
+def get_config():
+    c = base_config()
+    c.name, c.versions, c.deltas, c.rounds = "fig4_alg2_Gloss", ("v2",), (0.2,), 1200
+    c.score.model, c.score.pretrain_lr, c.score.pretrain_epochs = "mlp", 3e-4, 12.0
+    c.finetune.enabled, c.finetune.lr, c.finetune.start_round = True, 1e-6, 60
+    c.quick_overrides = dict(rounds=40, pretrain_epochs=1.0, n_data=16384, ft_start_round=10)
+    return c
