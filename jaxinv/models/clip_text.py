@@ -141,3 +141,10 @@ def init_shapes(config: CLIPTextConfig) -> dict:
     """Parameter tree of `CLIPTextModel(config)` as shape structs."""
     ids = jnp.zeros((1, config.max_position_embeddings), jnp.int32)
     return jax.eval_shape(lambda: CLIPTextModel(config).init(jax.random.PRNGKey(0), ids))["params"]
+
+
+def pipeline_prompt_embeddings(last_hidden_state: jax.Array) -> jax.Array:
+    """The VQ-Diffusion pipeline's conditioning: every token vector divided by its L2 norm
+    (`prompt_embeds / prompt_embeds.norm(dim=-1, keepdim=True)`); the learned unconditional
+    embedding is used as stored, without this normalisation."""
+    return last_hidden_state / jnp.linalg.norm(last_hidden_state, axis=-1, keepdims=True)
