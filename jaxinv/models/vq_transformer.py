@@ -189,8 +189,8 @@ class VQTransformer(nn.Module):
         if z.ndim != 2 or z.shape[1] != c.num_tokens:
             raise ValueError(f"tokens must have shape (B, {c.num_tokens}), got {z.shape}")
         t = jnp.broadcast_to(jnp.asarray(t, jnp.int32), (z.shape[0],))
+        # The residual stream stays float32; only the projections run in `dtype`.
         h = ImagePositionalEmbeddings(c.num_vector_embeds, c.sample_size, c.inner_dim, name="latent_image_embedding")(z)
-        h = h.astype(dtype)
         context = encoder_hidden_states.astype(dtype)
         for i in range(c.num_layers):
             h = BasicTransformerBlock(c, name=f"transformer_blocks_{i}")(h, t, context)
