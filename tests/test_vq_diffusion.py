@@ -74,6 +74,17 @@ def test_schedule_arrays_match_diffusers(vq):
         np.testing.assert_array_equal(np.asarray(getattr(schedule, name)), vq["io"][f"sched_{name}"], err_msg=name)
 
 
+def test_ithq_schedule_values():
+    """Values of diffusers' VQDiffusionScheduler(num_vec_classes=4097) (research note, section 3.4)."""
+    s = vq_scheduler.make_vq_schedule(4097)
+    assert s.log_at.shape == (100,) and s.log_cumprod_at.shape == (101,) and s.mask_class == 4096
+    np.testing.assert_allclose(np.exp(np.asarray(s.log_cumprod_ct))[[0, 1, 2, 49, 99]],
+                               [9e-6, 0.0101, 0.0202, 0.4949, 0.99999], rtol=2e-3)
+    np.testing.assert_allclose(np.exp(np.asarray(s.log_ct))[[50, 98]], [0.0200, 0.5], rtol=3e-3)
+    np.testing.assert_allclose(np.exp(np.asarray(s.log_cumprod_bt))[:100], 1e-6 / 4096, rtol=1e-3)
+    assert np.asarray(s.log_cumprod_bt)[100] == -np.inf
+
+
 def test_q_posterior_matches_diffusers(vq):
     io = vq["io"]
     schedule = vq_scheduler.make_vq_schedule(vq["tr_cfg"].num_vector_embeds)
