@@ -88,6 +88,14 @@ def test_options_are_checked(bkse_dir, tmp_path):
     path = tmp_path / "wrapped.json"
     path.write_text(json.dumps(REAL_OPTIONS))
     assert read_options(path).back_RBs == 20
+    pytest.importorskip("yaml")
+    yml = tmp_path / "default.yml"  # the layout of BKSE options/generate_blur/default.yml
+    yml.write_text("gpu_ids: [0]\nKernelWizard:\n  pretrained: GOPRO_wVAE.pth\n  input_nc: 3\n  nf: 64\n"
+                   "  front_RBs: 10\n  back_RBs: 20\n  N_frames: 1\n  kernel_dim: 512\n  use_vae: true\n"
+                   "  KernelExtractor:\n    norm: none\n    use_sharp: true\n    n_blocks: 4\n"
+                   "    padding_type: reflect\n    use_dropout: false\n  Adapter:\n    norm: none\n"
+                   "    use_dropout: false\n")
+    assert read_options(yml) == KernelWizardConfig.from_options(REAL_OPTIONS)
     with pytest.raises(ValueError, match="8 \\* nf"):
         KernelWizardConfig(nf=8, kernel_dim=512)
     with pytest.raises(ValueError, match="unknown keys"):
