@@ -104,7 +104,9 @@ def convert_state_dict(state_dict: Mapping[str, np.ndarray], config: KernelWizar
     return params
 
 
-def convert_checkpoint(checkpoint: str | os.PathLike, options: str | os.PathLike | Mapping, output: str | os.PathLike) -> str:
+def convert_checkpoint(
+    checkpoint: str | os.PathLike, options: str | os.PathLike | Mapping, output: str | os.PathLike
+) -> str:
     """Converts `checkpoint` (a torch state_dict file) under `options` and writes an orbax checkpoint to `output`."""
     from convert.torch_io import load_state_dict
     from jaxinv.checkpoint import save_params
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m convert.bkse", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="BKSE KernelWizard .pth state_dict (e.g. GOPRO_wVAE.pth)")
     parser.add_argument("--options", required=True,
-                        help="options as JSON (the KernelWizard section or a whole options file; YAML if PyYAML is installed)")
+                        help="options as JSON: the KernelWizard section or a whole options file "
+                             "(YAML too if PyYAML is installed)")
     parser.add_argument("--output", required=True, help="new directory for the converted checkpoint")
     args = parser.parse_args(argv)
     out = convert_checkpoint(args.checkpoint, args.options, args.output)

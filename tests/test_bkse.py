@@ -128,6 +128,9 @@ def test_operator_equals_original_with_recorded_latent(bkse_dir, tiny_converted)
     x = jnp.asarray(io["x"][0].transpose(1, 2, 0)) * 2 - 1
     expected = np.clip(io["out"][0].transpose(1, 2, 0) * 2 - 1, -1, 1)
     np.testing.assert_allclose(np.asarray(jax.jit(op.forward)(x)), expected, atol=2e-6)
+    bf16 = make_operator("nonlinear_blur", (128, 128, 3), checkpoint_dir=str(tiny_converted), dtype=jnp.bfloat16)
+    y16 = jax.jit(bf16.with_latent(op.latent).forward)(x)
+    assert y16.dtype == jnp.float32 and float(jnp.abs(y16 - expected).max()) < 1e-2
 
 
 def test_operator_latent_is_spgd_seeded(tiny_converted):
@@ -159,6 +162,9 @@ def test_operator_with_tiny_random_model_jit_vmap_grad():
     grad = jax.jit(jax.grad(lambda x: jnp.sum((target - op.forward(x)) ** 2)))(xs[0])
     assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.abs(grad).max()) > 0
     # the DPS-compatibility path draws a new latent per key; the fixed-latent forward does not change
+    remat = make_operator("nonlinear_blur", (128, 128, 3), params=params, model_config=config, remat=True)
+    grad_remat = jax.jit(jax.grad(lambda x: jnp.sum((target - remat.forward(x)) ** 2)))(xs[0])
+    np.testing.assert_allclose(np.asarray(grad_remat), np.asarray(grad), rtol=1e-5, atol=1e-6 * float(jnp.abs(grad).max()))
     fresh = jax.jit(op.forward_with_fresh_latent)
     a, b = fresh(xs[0], jax.random.key(1)), fresh(xs[0], jax.random.key(2))
     assert float(jnp.abs(a - b).max()) > 0

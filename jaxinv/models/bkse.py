@@ -206,10 +206,15 @@ class KernelAdapter(nn.Module):
 
 
 class KernelWizard(nn.Module):
-    """`KernelWizard.adaptKernel(x, k)` = x + recon_trunk(adapter(feature_extractor(x), k)); x NHWC in [0, 1]."""
+    """`KernelWizard.adaptKernel(x, k)` = x + recon_trunk(adapter(feature_extractor(x), k)); x NHWC in [0, 1].
+
+    `dtype` is the compute dtype (parameters stay float32); `remat` recomputes each residual block in
+    the backward pass (`jax.checkpoint`), for solvers that differentiate through the operator.
+    """
 
     config: KernelWizardConfig
     dtype: Any = jnp.float32
+    remat: bool = False
 
     @nn.compact
     def __call__(self, x, latent):
@@ -219,16 +224,17 @@ class KernelWizard(nn.Module):
         if x.shape[1] % 128 or x.shape[2] % 128:
             raise ValueError(f"KernelWizard: height and width must be multiples of 128 (x4 features, 5 U-Net levels), "
                              f"got {x.shape[1:3]}")
+        block = nn.remat(ResidualBlockNoBN) if self.remat else ResidualBlockNoBN
         base = x
         h = x.astype(self.dtype)
         h = lrelu(_conv(c.nf, 3, 1, 1, "feature_extractor_0", self.dtype)(h))
         h = lrelu(_conv(c.nf, 3, 2, 1, "feature_extractor_2", self.dtype)(h))
         h = lrelu(_conv(c.nf, 3, 2, 1, "feature_extractor_4", self.dtype)(h))
         for i in range(c.front_RBs):
-            h = ResidualBlockNoBN(c.nf, self.dtype, name=f"feature_extractor_{6 + i}")(h)
+            h = block(c.nf, self.dtype, name=f"feature_extractor_{6 + i}")(h)
         h = KernelAdapter(c.nf, c.adapter_norm, self.dtype, name="adapter")(h, latent)
         for i in range(c.back_RBs):
-            h = ResidualBlockNoBN(c.nf, self.dtype, name=f"recon_trunk_{i}")(h)
+            h = block(c.nf, self.dtype, name=f"recon_trunk_{i}")(h)
         b = c.back_RBs
         h = lrelu(pixel_shuffle(_conv(c.nf * 4, 3, 1, 1, f"recon_trunk_{b}", self.dtype)(h), 2))
         h = lrelu(pixel_shuffle(_conv(64 * 4, 3, 1, 1, f"recon_trunk_{b + 3}", self.dtype)(h), 2))
@@ -252,7 +258,7 @@ def init_shapes(config: KernelWizardConfig, height: int = 128, width: int = 128)
     return jax.eval_shape(lambda a, b: model.init(jax.random.key(0), a, b), x, k)["params"]
 
 
-def load_kernel_wizard(directory: str | os.PathLike, dtype=jnp.float32) -> tuple[KernelWizard, dict]:
+def load_kernel_wizard(directory: str | os.PathLike, dtype=jnp.float32, remat: bool = False) -> tuple[KernelWizard, dict]:
     """(module, params) from a directory written by `python -m convert.bkse` (no torch needed)."""
     from jaxinv.checkpoint import load_params
 
@@ -261,4 +267,4 @@ def load_kernel_wizard(directory: str | os.PathLike, dtype=jnp.float32) -> tuple
         raise ValueError(f"{directory} holds a {model_config.get('model')!r} checkpoint, not {MODEL_NAME!r}")
     config = KernelWizardConfig(**model_config["config"])
     params = jax.tree_util.tree_map(jnp.asarray, params)
-    return KernelWizard(config, dtype=dtype), params
+    return KernelWizard(config, dtype=dtype, remat=remat), params

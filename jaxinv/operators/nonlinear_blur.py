@@ -42,6 +42,7 @@ class NonlinearBlur(OperatorBase):
     image_shape: tuple = struct.field(pytree_node=False)
     config: KernelWizardConfig = struct.field(pytree_node=False)
     dtype: Any = struct.field(pytree_node=False, default=jnp.float32)
+    remat: bool = struct.field(pytree_node=False, default=False)
     latent_scale: float = struct.field(pytree_node=False, default=1.2)
 
     is_linear = False
@@ -54,10 +55,11 @@ class NonlinearBlur(OperatorBase):
     @classmethod
     def create(cls, image_shape, checkpoint_dir: str | os.PathLike | None = None, latent_seed: int = 0,
                latent_scale: float = 1.2, params=None, model_config: KernelWizardConfig | dict | None = None,
-               dtype=jnp.float32):
+               dtype=jnp.float32, remat: bool = False):
         """From a directory written by `python -m convert.bkse`, or from explicit `params` + `model_config`.
 
         The latent is numpy `RandomState(latent_seed)`, as SPGD (seed 0); its scale 1.2 is the seeds'.
+        `dtype` is the compute dtype; `remat` recomputes residual blocks when differentiating.
         """
         height, width, channels = image_shape
         if checkpoint_dir is not None:
@@ -70,23 +72,24 @@ class NonlinearBlur(OperatorBase):
                     f"missing). Convert the BKSE weights first:\n    {CONVERT_COMMAND.format(dir=os.fspath(checkpoint_dir))}\n"
                     "(options: the KernelWizard section of BKSE options/generate_blur/default.yml as JSON)"
                 )
-            model, params = load_kernel_wizard(checkpoint_dir, dtype=dtype)
+            model, params = load_kernel_wizard(checkpoint_dir, dtype=dtype, remat=remat)
         else:
             if params is None or model_config is None:
                 raise ValueError("nonlinear_blur: checkpoint_dir (a converted GOPRO_wVAE.pth) is required; "
                                  f"create it with: {CONVERT_COMMAND.format(dir='DIR')}")
             if not isinstance(model_config, KernelWizardConfig):
                 model_config = KernelWizardConfig.from_options(model_config)
-            model = KernelWizard(model_config, dtype=dtype)
+            model = KernelWizard(model_config, dtype=dtype, remat=remat)
         if channels != model.config.input_nc:
             raise ValueError(f"nonlinear_blur: the model takes {model.config.input_nc} channels, image_shape has {channels}")
         latent = jnp.asarray(seeded_latent(model.config, height, width, latent_seed, latent_scale))
         return cls(params=params, latent=latent, image_shape=tuple(image_shape), config=model.config,
-                   dtype=dtype, latent_scale=float(latent_scale))
+                   dtype=dtype, remat=bool(remat), latent_scale=float(latent_scale))
 
     def blur(self, x, latent):
         """clip(2 G((x+1)/2, latent) - 1, -1, 1) for one (H, W, C) image."""
-        out = KernelWizard(self.config, dtype=self.dtype).apply({"params": self.params}, ((x + 1.0) / 2.0)[None], latent[None])[0]
+        model = KernelWizard(self.config, dtype=self.dtype, remat=self.remat)
+        out = model.apply({"params": self.params}, ((x + 1.0) / 2.0)[None], latent[None])[0]
         return jnp.clip(out * 2.0 - 1.0, -1.0, 1.0)
 
     def _apply(self, x):
