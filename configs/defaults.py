@@ -1,0 +1,86 @@
+"""The whole experiment tree for `python -m experiments.run`; preset files override a handful of fields.
+
+Every field a solver, operator or data source reads is here with its default, so `--config.x.y=v`
+works for any of them. Images are in [-1, 1]; noise levels are in those units (DPS's 0.05 is 0.025
+on [0, 1]).
+"""
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.name = "default"            # preset name; the run directory is output.root/name/<timestamp>
+    c.source = ""                 # where the preset's values come from (file + values)
+    c.seed = 0                    # PRNG seed of x_T, the sampler noise and the measurement noise
+
+    # guided-diffusion ADM UNet, converted once by `python -m convert.adm`.
+    c.model = ml_collections.ConfigDict()
+    c.model.preset = "ffhq_10m"                       # jaxinv.models.adm.PRESETS key
+    c.model.checkpoint_dir = "checkpoints/ffhq_10m"   # directory written by convert.adm
+    c.model.torch_checkpoint = "ffhq_10m.pt"          # the original weights (named in the convert command)
+    c.model.dtype = "float32"                         # compute dtype (parameters stay float32)
+    c.model.remat = False                             # jax.checkpoint on blocks (backprop solvers, memory)
+
+    # DDPM process of DPS / CoDPS (guided-diffusion `create_gaussian_diffusion`).
+    c.diffusion = ml_collections.ConfigDict()
+    c.diffusion.steps = 1000                  # training diffusion steps
+    c.diffusion.noise_schedule = "linear"
+    c.diffusion.respacing = "1000"            # "1000" (DDPM), "ddim100" (CoDPS+), "50", ...
+    c.diffusion.var_type = "learned_range"    # model_var_type of the DDPM step
+    c.diffusion.clip_denoised = True          # clamp x0_hat to [-1, 1]
+
+    # EDM sigma annealing of SPGD (`config/sampler/edm_spgd.yaml`); sigma_final is forced to 0 as the code.
+    c.annealing = ml_collections.ConfigDict()
+    c.annealing.num_steps = 200
+    c.annealing.sigma_max = 100.0
+    c.annealing.sigma_min = 0.1
+    c.annealing.schedule = "linear"
+    c.annealing.timestep = "poly-7"
+
+    # Forward operator: a `jaxinv.operators.OPERATORS` name and its `create` parameters.
+    c.operator = ml_collections.ConfigDict()
+    c.operator.name = "super_resolution"
+    c.operator.params = ml_collections.ConfigDict({"scale": 4})
+    c.operator.per_image = False   # a new mask / kernel per image (DPS masks, CoDPS motion kernels)
+    c.operator.seed = 0            # numpy RandomState seed of masks and kernels (host side)
+
+    c.noise = ml_collections.ConfigDict()
+    c.noise.name = "gaussian"      # gaussian | poisson | clean
+    c.noise.params = ml_collections.ConfigDict({"sigma": 0.05})
+
+    # Solver switches; each solver reads only its own fields.
+    c.solver = ml_collections.ConfigDict()
+    c.solver.name = "dps"          # dps | codps | codps_plus | spgd
+    c.solver.scale = 1.0           # dps, codps, codps_plus: guidance step size
+    c.solver.step_rule = "code"    # dps: "code" (unsquared norm, the released code) | "paper" (Algorithm 1)
+    c.solver.batch_norm = False    # dps: the code's norm over the whole batch (DPS issue #12); compatibility only
+    c.solver.t_div = 1.0           # codps*: respaced index below which scale is divided by div_ratio
+    c.solver.div_ratio = 1.0       # codps*
+    c.solver.inv_var = 1.0         # codps*: prior precision of x0 (0 = d x0/d x_t = 1/sqrt(abar) for CoDPS+)
+    c.solver.likelihood = "gram"   # codps*: "gram" (use_A_AT: True), "masked", "identity"
+    c.solver.eta = 1.0             # codps_plus: DDIM eta (CoDPS changed the default to 1)
+    c.solver.num_inner = 5         # spgd: warm-up gradient steps J per annealing step
+    c.solver.lr = 1.0              # spgd: learning rate of the warm-up steps
+    c.solver.lr_min_ratio = 0.01   # spgd: linear decay to lr * lr_min_ratio
+    c.solver.beta = 0.9            # spgd: momentum of the adaptive directional momentum
+    c.solver.variant = "code"      # spgd: "code" (released: momentum unused) | "paper" (momentum applied)
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "image_folder"   # image_folder | npz | caption_csv | tfds
+    c.data.path = "data/ffhq_256"    # folder, npz or CSV file, or a TFDS name
+    c.data.split = "validation"      # tfds only
+    c.data.start = 0
+    c.data.end = config_dict.placeholder(int)   # None: to the end
+    c.data.batch_size = 1
+    c.data.image_size = 256
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.metrics = ("psnr", "ssim")   # on [0, 1] images, as saved (8-bit) PNGs
+    c.eval.num_samples = 1              # posterior samples per measurement (> 1: mean and std images)
+    c.eval.oracle_best_of_n = False     # pick the sample closest to the GROUND TRUTH (oracle; labelled as such)
+
+    c.output = ml_collections.ConfigDict()
+    c.output.root = "runs"
+    c.output.grid_images = 8            # images (rows) in grid.png
+    return c

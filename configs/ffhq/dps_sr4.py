@@ -1,0 +1,8 @@
+"""ffhq / dps / sr4: DPS2022/diffusion-posterior-sampling configs/super_resolution_config.yaml: method
+ps, scale 0.3, noise gaussian 0.05; configs/diffusion_config.yaml: ddpm, 1000 steps, learned_range.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "dps", "sr4")

@@ -1,0 +1,9 @@
+"""ffhq / spgd / inpaint_random: 74587887/SPGD config/task/inpainting_rand.yaml: num_steps (J) 5, lr
+2.5, sigma 0.01; config/sampler/edm_spgd.yaml: 200 steps, sigma_max 100, sigma_min 0.1, poly-7;
+variant code (released momentum unused).
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "spgd", "inpaint_random")

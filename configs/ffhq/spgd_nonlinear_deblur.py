@@ -1,0 +1,9 @@
+"""ffhq / spgd / nonlinear_deblur: 74587887/SPGD config/task/nonlinear_blur.yaml: num_steps (J) 5, lr
+1.0, sigma 0.05; config/sampler/edm_spgd.yaml: 200 steps, sigma_max 100, sigma_min 0.1, poly-7;
+variant code (released momentum unused).
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "spgd", "nonlinear_deblur")

@@ -1,0 +1,9 @@
+"""imagenet / codps / gaussian_deblur: CSIPlab/CoDPS configs/IMAGENET/DDPM/gaussian_deblur_config.yaml:
+method CoDPS, scale 0.01, t_div 200, div_ratio 10, inv_var 0.1, use_A_AT True, noise gaussian 0.05;
+respacing 1000.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("imagenet", "codps", "gaussian_deblur")

@@ -1,0 +1,9 @@
+"""imagenet / dps / inpaint_random: DPS2022/diffusion-posterior-sampling
+configs/inpainting_config.yaml: method ps, scale 0.5, noise gaussian 0.05;
+configs/diffusion_config.yaml: ddpm, 1000 steps, learned_range.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("imagenet", "dps", "inpaint_random")

@@ -1,0 +1,287 @@
+"""Posterior sampling over a data set: `python -m experiments.run --config configs/ffhq/dps_sr4.py`.
+
+Overrides: `--config.solver.scale=0.5 --config.data.end=10`; `--resume RUN_DIR` finishes an
+interrupted run (same config; images already in its metrics.csv are skipped); `--num_samples K`
+draws K posterior samples per measurement (mean and std images; `recon` is sample 0, or with
+`--config.eval.oracle_best_of_n=True` the sample closest to the ground truth, an oracle choice that
+is labelled as such). Writes into a fresh `output.root/<name>/<timestamp>` directory:
+config.json, label/ measurement/ recon/ [mean/ std/ samples/] PNGs, grid.png, metrics.csv
+(PSNR, SSIM of the saved 8-bit images on [0, 1]) and summary.json.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import flags
+from ml_collections import ConfigDict, config_flags
+from PIL import Image
+
+from jaxinv import build
+from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
+from jaxinv.io import fresh_run_dir, save_grid, save_image
+from jaxinv.io.run_dir import to_uint8
+from jaxinv.metrics import psnr, ssim
+from jaxinv.solvers import BATCH_AXIS
+
+METRICS = {"psnr": psnr, "ssim": ssim}
+NOT_COMPUTED = {"lpips": "not computed: LPIPS is not implemented in jaxinv yet",
+                "fid": "not computed: FID is not implemented in jaxinv yet"}
+VERSIONED = ("jax", "jaxlib", "flax", "numpy", "ml_collections", "orbax-checkpoint", "optax", "jaxinv")
+
+
+def parse(argv):
+    """(config, resume_dir, num_samples) from command-line arguments (argv[0] is the program)."""
+    argv = list(argv)
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "preset file, e.g. configs/ffhq/dps_sr4.py", flag_values=fv,
+                                    sys_argv=argv)
+    flags.DEFINE_string("resume", None, "finish the run in this directory", flag_values=fv)
+    flags.DEFINE_integer("num_samples", None, "posterior samples per measurement (overrides eval.num_samples)",
+                         flag_values=fv)
+    fv(argv)
+    return fv.config, fv.resume, fv.num_samples
+
+
+def load_examples(data):
+    kind, end = data.source, data.end
+    args = (data.path, int(data.image_size), int(data.start), None if end is None else int(end))
+    if kind == "image_folder":
+        return image_folder(*args)
+    if kind == "npz":
+        return npz_images(*args)
+    if kind == "caption_csv":
+        return caption_csv(*args)
+    if kind == "tfds":
+        return tfds_images(data.path, data.split, *args[1:])
+    raise ValueError(f"unknown data.source {kind!r}; expected image_folder, npz, caption_csv or tfds")
+
+
+def show_measurement(operator, y, shape) -> np.ndarray:
+    """A [-1, 1] (H, W, 3) picture of y: upsampled (SR), masked (inpainting), log-magnitude (phase retrieval)."""
+    y = np.asarray(y, np.float32)
+    mask = getattr(operator, "mask", None)
+    if mask is not None:
+        return np.clip(y * np.asarray(mask), -1, 1)
+    if y.shape == tuple(shape):
+        return np.clip(y, -1, 1)
+    if y.shape[-1] == 3 and shape[0] % y.shape[0] == 0 and shape[1] % y.shape[1] == 0:
+        up = np.repeat(np.repeat(y, shape[0] // y.shape[0], 0), shape[1] // y.shape[1], 1)
+        return np.clip(up, -1, 1)
+    mag = np.log1p(np.abs(y))
+    mag = (mag - mag.min()) / max(float(mag.max() - mag.min()), 1e-12)
+    image = Image.fromarray((mag * 255).round().astype(np.uint8).squeeze()).resize(shape[1::-1], Image.BILINEAR)
+    image = np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1.0
+    return image
+
+
+def unit(image) -> np.ndarray:
+    """The saved 8-bit PNG of a [-1, 1] image, as floats in [0, 1] (what metrics are computed on)."""
+    return to_uint8(image).astype(np.float32) / 255.0
+
+
+def image_metrics(names, label, image) -> dict:
+    return {m: float(METRICS[m](jnp.asarray(unit(label)), jnp.asarray(unit(image)))) for m in names}
+
+
+def read_png(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float32) / 127.5 - 1.0
+
+
+def versions() -> dict:
+    out = {}
+    for name in VERSIONED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def read_rows(path) -> list[dict]:
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def start_run(config, resume):
+    """The run directory and its config: a fresh directory, or the resumed one (config must match)."""
+    if resume is None:
+        run_dir = fresh_run_dir(config.output.root, config.name)
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+        return config, run_dir
+    saved_path = os.path.join(resume, "config.json")
+    if not os.path.isfile(saved_path):
+        raise FileNotFoundError(f"--resume {resume!r} is not a run directory (no config.json)")
+    with open(saved_path) as f:
+        saved = json.load(f)
+    if config is None:
+        return ConfigDict(saved), resume
+    if json.loads(config.to_json_best_effort(sort_keys=True)) != saved:
+        raise ValueError(f"--resume {resume!r}: the given config differs from the run's config.json "
+                         "(resume with the same overrides, or omit --config to reuse the saved one)")
+    return config, resume
+
+
+def compile_batch_fn(config, module, operators, noise):
+    """jit(vmap): (params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics)."""
+    sample_one = build.make_sample_fn(config, module)
+    base = jax.random.PRNGKey(int(config.seed))
+    key_measure, key_sample = jax.random.split(base)
+    k = int(config.eval.num_samples)
+
+    def one(params, operator, x, index):
+        y = noise.sample(jax.random.fold_in(key_measure, index), operator.forward(x))
+        keys = jax.random.split(jax.random.fold_in(key_sample, index), k)
+        out = jax.vmap(lambda key: sample_one(params, operator, y, key))(keys)
+        residual = jax.vmap(lambda s: jnp.linalg.norm(y - operator.forward(s)))(out["sample"])
+        return {"y": y, "samples": out["sample"], "residual": residual, "diagnostics": out["diagnostics"]}
+
+    op_axis = 0 if operators.per_image else None
+    return jax.jit(jax.vmap(one, in_axes=(None, op_axis, 0, 0), axis_name=BATCH_AXIS))
+
+
+def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
+    """PNGs of one image and its metrics row; `recon` is sample 0 or the oracle best of N."""
+    metric_names = tuple(config.eval.metrics)
+    per_sample = [image_metrics(metric_names or ("psnr",), label, s) for s in samples]
+    pick = 0
+    if config.eval.oracle_best_of_n:
+        pick = int(np.argmax([m.get("psnr", -np.inf) for m in per_sample]))
+    row = {"name": name, **{m: per_sample[pick][m] for m in metric_names}}
+    for sub, image in (("label", label), ("measurement", shown), ("recon", samples[pick])):
+        save_image(os.path.join(run_dir, sub, f"{name}.png"), image)
+    if len(samples) > 1:
+        mean, std = samples.mean(0), samples.std(0)
+        save_image(os.path.join(run_dir, "mean", f"{name}.png"), mean)
+        save_image(os.path.join(run_dir, "std", f"{name}.png"), np.clip(2.0 * std - 1.0, -1, 1))  # std 0 black, 1 white
+        for j, s in enumerate(samples):
+            save_image(os.path.join(run_dir, "samples", f"{name}_{j}.png"), s)
+        row.update({f"{m}_mean": v for m, v in image_metrics(metric_names, label, mean).items()})
+        if config.eval.oracle_best_of_n:
+            row["oracle_pick"] = pick
+    return row
+
+
+def write_grid(run_dir, names, with_mean):
+    columns = ("label", "measurement", "recon") + (("mean", "std") if with_mean else ())
+    tiles = [read_png(os.path.join(run_dir, c, f"{n}.png")) for n in names for c in columns]
+    if tiles:
+        save_grid(os.path.join(run_dir, "grid.png"), np.stack(tiles), columns=len(columns))
+
+
+def summarize(run_dir, config, rows, timings) -> dict:
+    metrics = {}
+    for key in rows[0] if rows else ():
+        if key in ("name", "oracle_pick"):
+            continue
+        values = np.array([float(r[key]) for r in rows])
+        metrics[key] = {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
+    summary = {
+        "name": config.name, "source": config.source, "num_images": len(rows), "metrics": metrics,
+        "metrics_on": "saved 8-bit PNGs mapped to [0, 1] (label vs recon)", **NOT_COMPUTED,
+        "recon": ("oracle best of N against the ground truth (NOT a blind estimate)" if config.eval.oracle_best_of_n
+                  else "posterior sample 0"),
+        "num_samples": int(config.eval.num_samples), "timings": timings,
+        "devices": [str(d) for d in jax.devices()], "versions": versions(),
+    }
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def execute(config, resume=None, num_samples=None, progress=True) -> str:
+    """Run (or finish) the experiment of `config`; returns the run directory."""
+    from tqdm import tqdm
+
+    if config is None and resume is None:
+        raise ValueError("give --config configs/<dataset>/<solver>_<task>.py (or --resume RUN_DIR)")
+    if config is not None and num_samples is not None:
+        config.eval.num_samples = int(num_samples)
+    if config is not None and int(config.eval.num_samples) < 1:
+        raise ValueError(f"eval.num_samples must be >= 1, got {config.eval.num_samples}")
+    if config is not None:
+        examples = load_examples(config.data)     # fail on bad data before any model work
+        module, params = build.load_model(config.model)
+    config, run_dir = start_run(config, resume)
+    if resume is not None:
+        examples = load_examples(config.data)
+        module, params = build.load_model(config.model)
+    metrics_path = os.path.join(run_dir, "metrics.csv")
+    done = {r["name"] for r in read_rows(metrics_path)}
+    todo = [(i, ex) for i, ex in enumerate(examples) if ex.name not in done]
+    for sub in ("label", "measurement", "recon") + (("mean", "std", "samples") if config.eval.num_samples > 1 else ()):
+        os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+
+    operators = build.OperatorSource(config)
+    noise = build.build_noise(config)
+    batch_fn = compile_batch_fn(config, module, operators, noise)
+    shape = build.image_shape(config)
+    bs = int(config.data.batch_size)
+    compile_s = sample_s = 0.0
+    with tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not progress) as bar:
+        for start in range(0, len(todo), bs):
+            chunk = todo[start:start + bs]
+            batch = next(batches([ex for _, ex in chunk], bs))
+            indices = [i for i, _ in chunk] + [chunk[-1][0]] * (bs - len(chunk))
+            operator = operators.batch(indices)
+            t0 = time.perf_counter()
+            out = jax.device_get(jax.block_until_ready(batch_fn(params, operator, batch.images, np.array(indices))))
+            elapsed = time.perf_counter() - t0
+            if start == 0:
+                compile_s = elapsed
+            else:
+                sample_s += elapsed
+            if "finite" in out["diagnostics"] and not np.all(out["diagnostics"]["finite"]):
+                from jaxinv.solvers.spgd import check_finite
+                check_finite(out["diagnostics"])
+            with open(metrics_path, "a", newline="") as f:
+                writer = None
+                for b, name in enumerate(batch.names):
+                    row_op = jax.tree.map(lambda a, b=b: a[b], operator) if operators.per_image else operator
+                    shown = show_measurement(row_op, out["y"][b], shape)
+                    row = save_outputs(run_dir, config, name, batch.images[b], shown, np.asarray(out["samples"][b]))
+                    row["residual"] = float(out["residual"][b].mean())
+                    if writer is None:
+                        writer = csv.DictWriter(f, fieldnames=list(row))
+                        if f.tell() == 0:
+                            writer.writeheader()
+                    writer.writerow(row)
+            bar.update(len(chunk))
+            bar.set_postfix(img_per_s=f"{len(chunk) / elapsed:.2f}", residual=f"{float(out['residual'].mean()):.4g}")
+    rows = read_rows(metrics_path)
+    write_grid(run_dir, [r["name"] for r in rows[: int(config.output.grid_images)]], config.eval.num_samples > 1)
+    n_timed = max(len(todo) - min(bs, len(todo)), 0)
+    timings = {"first_batch_s (includes compilation)": compile_s, "sample_s": sample_s,
+               "images_per_s (after the first batch)": (n_timed / sample_s) if sample_s > 0 else None,
+               "images_this_invocation": len(todo)}
+    summarize(run_dir, config, rows, timings)
+    return run_dir
+
+
+def main(argv=None) -> int:
+    argv = sys.argv if argv is None else argv
+    try:
+        config, resume, num_samples = parse(argv)
+        run_dir = execute(config, resume, num_samples)
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
