@@ -214,14 +214,14 @@ class VQModel(nn.Module):
 
     def quantize(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Nearest codebook entry per latent pixel (argmin of the Euclidean distance): (z_q, indices)."""
-        cb = self.codebook
+        cb = jnp.asarray(self.codebook)
         d = jnp.sum(z**2, -1, keepdims=True) - 2.0 * jnp.einsum("...d,kd->...k", z, cb) + jnp.sum(cb**2, -1)
         idx = jnp.argmin(d, axis=-1)
         return cb[idx], idx
 
     def embed_codes(self, indices: jax.Array) -> jax.Array:
         """Integer codes (B, h, w) -> codebook vectors (B, h, w, vq_embed_dim)."""
-        return self.codebook[indices]
+        return jnp.take(jnp.asarray(self.codebook), indices, axis=0)
 
     def decode(self, z: jax.Array, force_not_quantize: bool = False) -> jax.Array:
         """(B, h, w, vq_embed_dim) latents -> image (B, h*f, w*f, out_channels); quantised first unless forced not to."""

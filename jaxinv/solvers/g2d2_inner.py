@@ -120,10 +120,11 @@ def optimize_logits_kl(
     likelihood_loss: Callable[[jax.Array], jax.Array],
     prior: jax.Array,
     init: jax.Array,
-    uniforms: jax.Array,
+    uniforms: jax.Array | None,
     lr: float | jax.Array,
     coef_kl: float | jax.Array,
     temperature: float | jax.Array = 1.0,
+    keys: jax.Array | None = None,
 ) -> tuple[jax.Array, InnerTrace]:
     """K = len(uniforms) RAdam iterations on phi for one image (sony/g2d2 `optimize_model_output_kl`).
 
@@ -132,12 +133,16 @@ def optimize_logits_kl(
     likelihood_loss: image -> ||y - A(image)||.
     prior: log p(z_0 | z_t), (classes, tokens): the KL reference (never differentiated).
     init: starting phi, (classes, tokens) (the code's `init_model_output`, else the prior).
-    uniforms: (K, classes, tokens) uniforms for the Gumbel relaxation of each iteration.
+    uniforms: (K, classes, tokens) uniforms for the Gumbel relaxation of each iteration (replay), or
+        None with `keys`: K PRNG keys, one uniform draw per iteration (the sampler; no (K, ...) buffer).
     Returns the optimised (renormalised) phi and the per-iteration losses at phi before each step.
     """
-    if prior.shape != init.shape or uniforms.shape[1:] != prior.shape:
+    if (uniforms is None) == (keys is None):
+        raise ValueError("pass exactly one of uniforms or keys")
+    if prior.shape != init.shape or (uniforms is not None and uniforms.shape[1:] != prior.shape):
         raise ValueError(
-            f"shapes disagree: prior {prior.shape}, init {init.shape}, uniforms {uniforms.shape} (want (K,) + prior)"
+            f"shapes disagree: prior {prior.shape}, init {init.shape}, uniforms "
+            f"{None if uniforms is None else uniforms.shape} (want (K,) + prior)"
         )
     prior = jax.lax.stop_gradient(prior)
     opt = torch_radam(lr)
@@ -148,15 +153,16 @@ def optimize_logits_kl(
         kl = kl_on_raw_logits(phi, prior)
         return lik + coef_kl * kl, (lik, kl)
 
-    def body(carry, u):
+    def body(carry, noise):
         phi, state = carry
+        u = noise if uniforms is not None else jax.random.uniform(noise, prior.shape, prior.dtype)
         (total, (lik, kl)), grad = jax.value_and_grad(loss_fn, has_aux=True)(phi, u)
         updates, state = opt.update(grad, state)
         phi = phi + updates
         phi = phi - jax.scipy.special.logsumexp(phi, axis=0, keepdims=True)
         return (phi, state), InnerTrace(total, lik, kl)
 
-    (phi, _), trace = jax.lax.scan(body, (init, opt.init(init)), uniforms)
+    (phi, _), trace = jax.lax.scan(body, (init, opt.init(init)), uniforms if uniforms is not None else keys)
     return phi, trace
 
 
