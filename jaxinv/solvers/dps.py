@@ -10,7 +10,9 @@ Switches:
 - `step_rule="code"` (default: the released code, which produced the paper's tables) or `"paper"`:
   Algorithm 1, x -= zeta_i grad ||r||^2 with zeta_i = scale / ||r|| (scale = zeta'); note the code's
   `scale` equals 2 zeta'.
-- `noise_model="poisson"`: the code's Poisson loss ||r|| * mean(1/|y|) in place of ||r||.
+- `noise_model="poisson"`: with `step_rule="code"` the code's Poisson loss ||r|| * mean(1/|y|) in place
+  of ||r||; with `step_rule="paper"` the paper's weighted norm ||r||^2_Lambda, Lambda_jj = 1/(2 |y_j|)
+  (section 3.2), stepped by zeta' / ||r||_Lambda.
 - `batch_norm=True`: the code's norm over the whole batch residual (couples samples, DPS issue #12);
   needs `jax.vmap(..., axis_name=BATCH_AXIS)`. Default: per-sample norms.
 """
@@ -41,6 +43,8 @@ def dps_solver(eps_model, schedule: DiffusionSchedule, operator, y, scale: float
         out = p_mean_variance(schedule, eps_model, x, t, var_type, clip_denoised)
         x_prev = ddpm_step(out["mean"], out["log_variance"], t, z)
         r = y - operator.forward(out["pred_xstart"])
+        if step_rule == "paper" and noise_model == "poisson":
+            return jnp.sum(r ** 2 / (2.0 * jnp.abs(y))), jax.lax.stop_gradient(x_prev)
         return jnp.sum(r ** 2), jax.lax.stop_gradient(x_prev)
 
     def step(x, xs):
