@@ -6,5 +6,5 @@ def get_config():
     c = base_config()
     c.name, c.versions, c.deltas, c.rounds = "fig4_alg1_G", ("v1",), (0.9,), 1000
     c.score.model = "oracle"
-    c.quick_overrides.rounds = 40
+    c.quick_overrides.rounds = 200
     return c

@@ -23,7 +23,8 @@ SCORE_MODELS = ("oracle", "mlp", "unet")
 
 
 def build_score(kind: str, sched: CosineSchedule, dim: int, key, A=None, mlp_hidden=(512, 512, 512),
-                mlp_skip: bool = True, unet_dim: int = 64) -> tuple[Callable, object]:
+                mlp_skip: bool = True, unet_dim: int = 64,
+                unet_mults=(1, 2, 4, 8)) -> tuple[Callable, object]:
     """(eps_fn, params) with eps_fn(params, x (D,), t) → ε̂ (D,) for 'oracle', 'mlp' or 'unet'."""
     if kind == "oracle":
         if A is None:
@@ -33,7 +34,7 @@ def build_score(kind: str, sched: CosineSchedule, dim: int, key, A=None, mlp_hid
         model = MLPScore(tuple(mlp_hidden), skip=mlp_skip,
                          sqrt_one_minus_abar=tuple(np.asarray(sched.sqrt_one_minus_alphas_cumprod).tolist()))
     elif kind == "unet":
-        model = Unet1D(unet_dim)
+        model = Unet1D(unet_dim, tuple(unet_mults))
     else:
         raise ValueError(f"unknown score model {kind!r}; expected one of {SCORE_MODELS}")
     params = model.init(key, jnp.zeros((1, dim)), jnp.zeros((1,), jnp.int32))["params"]
