@@ -132,7 +132,21 @@ def start_run(config, resume):
     return config, resume
 
 
-def compile_batch_fn(config, module, operators, noise):
+_BATCH_FNS: dict = {}
+
+
+def batch_fn_for(config, module, operators, noise):
+    """`make_batch_fn`, reused within a process for configs that differ only in data, output or names."""
+    fields = json.loads(config.to_json_best_effort(sort_keys=True))
+    for key in ("name", "source", "output", "data"):
+        fields.pop(key, None)
+    key = (json.dumps(fields, sort_keys=True), repr(module))
+    if key not in _BATCH_FNS:
+        _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise)
+    return _BATCH_FNS[key]
+
+
+def make_batch_fn(config, module, operators, noise):
     """jit(vmap): (params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics)."""
     sample_one = build.make_sample_fn(config, module)
     base = jax.random.PRNGKey(int(config.seed))
@@ -224,7 +238,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
 
     operators = build.OperatorSource(config)
     noise = build.build_noise(config)
-    batch_fn = compile_batch_fn(config, module, operators, noise)
+    batch_fn = batch_fn_for(config, module, operators, noise)
     shape = build.image_shape(config)
     bs = int(config.data.batch_size)
     compile_s = sample_s = 0.0
