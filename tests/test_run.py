@@ -145,3 +145,22 @@ def test_posterior_samples_mean_std_and_oracle(tiny_checkpoint, image_dir, tmp_p
     assert os.path.isfile(os.path.join(run_dir, "mean", "a.png")) and os.path.isfile(os.path.join(run_dir, "std", "a.png"))
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     assert "oracle" in summary["recon"] and "NOT" in summary["recon"]
+
+
+def test_show_measurement_inpainting_and_phase_retrieval():
+    from jaxinv.operators import make_operator
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32)
+    op = make_operator("inpainting", (32, 32, 3), mask_type="random", mask_prob_range=(0.5, 0.5), seed=1)
+    noisy = np.asarray(op.forward(x)) + 0.1
+    mask = np.asarray(op.mask)
+    np.testing.assert_allclose(runner.show_measurement(op, noisy, x.shape), np.clip(noisy * mask, -1, 1))
+    assert (runner.show_measurement(op, noisy, x.shape)[mask[..., 0] == 0] == 0).all()
+    pr = make_operator("phase_retrieval", (32, 32, 3), oversample=2.0)
+    positive = np.abs(x)  # a positive image: the DC term dominates |F|
+    shown = runner.show_measurement(pr, np.asarray(pr.forward(positive)), x.shape)
+    assert shown.shape == x.shape and shown.min() >= -1 and shown.max() <= 1
+    # log-magnitude, min-max normalised: the DC peak of |F| is the brightest pixel, near the centre
+    peak = np.unravel_index(np.argmax(shown[..., 0]), shown.shape[:2])
+    assert abs(peak[0] - 16) <= 1 and abs(peak[1] - 16) <= 1
