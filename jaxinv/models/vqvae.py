@@ -119,7 +119,7 @@ class SpatialAttention(nn.Module):
         k = nn.Dense(c, name="to_k")(n)
         v = nn.Dense(c, name="to_v")(n)
         scores = jnp.einsum("bqc,bkc->bqk", q, k) / jnp.sqrt(jnp.asarray(c, q.dtype))
-        attn = jax.nn.softmax(scores.astype(jnp.float32), axis=-1).astype(v.dtype)
+        attn = jax.nn.softmax(scores.astype(jnp.promote_types(scores.dtype, jnp.float32)), axis=-1).astype(v.dtype)
         out = nn.Dense(c, name="to_out")(jnp.einsum("bqk,bkc->bqc", attn, v))
         return x + out.reshape(b, h, w, c)
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion import vq_scheduler
-from jaxinv.solvers.g2d2_inner import InnerTrace, optimize_logits_kl
+from jaxinv.solvers.g2d2_inner import InnerTrace, optimize_logits_kl, soft_decoder
 
 LOG_FLOOR = -70.0
 POSTERIORS = ("diffusion", "decouple_random")
@@ -124,7 +124,10 @@ def make_g2d2_sampler(
     settings: G2D2Settings,
     num_tokens: int,
 ) -> Callable:
-    """Returns sample(y, key, cond) -> (image, tokens, per-step InnerTrace) for ONE image; vmap for batches.
+    """Returns sample(y, key, cond) -> (image, tokens, trace) for ONE image; vmap for batches.
+
+    `trace` holds, per diffusion step, the losses of the last inner iteration (at phi before its step).
+    `lr_scale` multiplies every lr_i; it is traced, so an lr sweep is a vmap, not a recompilation.
 
     prior_log_probs(tokens (N,), t, cond) -> (K, N) prior log p(z_0 | z_t) (CFG-mixed, truncated,
         clamped; e.g. `vq_transformer_prior`); decode_weights: (K, N) weights -> image;
@@ -141,7 +144,7 @@ def make_g2d2_sampler(
     )
     mask_class = schedule.mask_class
 
-    def sample(y, key, cond=None):
+    def sample(y, key, cond=None, lr_scale=1.0):
         likelihood = likelihood_factory(y)
 
         def step(carry, xs):
@@ -150,7 +153,7 @@ def make_g2d2_sampler(
             lp = jax.lax.stop_gradient(prior_log_probs(tokens, xs["t"], cond))
             init = jnp.where(xs["first"], lp, _normalise(settings.coef_forget * lp + (1 - settings.coef_forget) * phi_prev))
             phi, trace = optimize_logits_kl(
-                decode_weights, likelihood, lp, init, None, xs["lr"], xs["coef_kl"], settings.temperature,
+                decode_weights, likelihood, lp, init, None, lr_scale * xs["lr"], xs["coef_kl"], settings.temperature,
                 keys=jax.random.split(k_inner, settings.num_inner),
             )
             clamped = jnp.maximum(phi, LOG_FLOOR)
@@ -172,10 +175,7 @@ def make_g2d2_sampler(
 def vqvae_decoders(vqvae, params, latent_hw: tuple[int, int]) -> tuple[Callable, Callable]:
     """(decode_weights, decode_tokens) for one image from a `jaxinv.models.vqvae.VQModel` (token n at (n // w, n % w))."""
     h, w = latent_hw
-
-    def decode_weights(weights):
-        grid = weights.T.reshape(1, h, w, weights.shape[0])
-        return vqvae.apply({"params": params}, grid, method="decode_code_weights")[0]
+    decode_weights = soft_decoder(vqvae, params, latent_hw)
 
     def decode_tokens(tokens):
         z = vqvae.apply({"params": params}, tokens.reshape(1, h, w), method="embed_codes")

@@ -67,8 +67,9 @@ def torch_radam(
     table = jnp.asarray(_radam_scalars(np.arange(1, table_steps + 1, dtype=np.float64), b1, b2), jnp.float32)
 
     def init_fn(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return TorchRAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=jax.tree.map(jnp.zeros_like, params))
+        return TorchRAdamState(
+            count=jnp.zeros([], jnp.int32), mu=jax.tree.map(jnp.zeros_like, params), nu=jax.tree.map(jnp.zeros_like, params)
+        )
 
     def scalars_f32(count):
         t = count.astype(jnp.float32)
