@@ -3,6 +3,7 @@ import argparse
 import functools
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -141,17 +142,24 @@ def test_unet1d_parameter_count_and_shape():
     assert out.shape == (3, 64)
 
 
-def test_short_training_lowers_loss_toward_bayes(hyper):
+@pytest.mark.parametrize("model", [
+    "mlp",
+    pytest.param("unet", marks=pytest.mark.skipif(
+        not os.environ.get("JAXINV_SLOW"), reason="XLA:CPU needs ≈1.5 min to compile the U-Net gradient; JAXINV_SLOW=1")),
+])
+def test_short_training_lowers_loss_toward_bayes(hyper, model):
     pb = make_problem("linear_latent", "quadratic_theta2", hyper)
     s = make_schedule(200)
     bound = bayes_eps_mse(pb.A, s)
     data = pb.sample_data(jax.random.PRNGKey(0), 32 * 200)
-    eps_fn, params = build_score("unet", s, 64, jax.random.PRNGKey(1), unet_dim=8, unet_mults=(1, 2))
+    eps_fn, params = build_score(model, s, 64, jax.random.PRNGKey(1), unet_dim=8, unet_mults=(1, 2),
+                                 mlp_hidden=(128, 128))
     held = pb.sample_data(jax.random.PRNGKey(5), 512)
-    before = float(eps_loss(eps_fn, params, s, held, jax.random.PRNGKey(6)))
-    params, losses = pretrain(eps_fn, params, s, data, jax.random.PRNGKey(2), epochs=1, batch=32, lr=1e-3,
+    heldout_loss = jax.jit(lambda p: eps_loss(eps_fn, p, s, held, jax.random.PRNGKey(6)))
+    before = float(heldout_loss(params))
+    params, losses = pretrain(eps_fn, params, s, data, jax.random.PRNGKey(2), epochs=3, batch=32, lr=2e-3,
                               chunk=200, progress=False)
-    after = float(eps_loss(eps_fn, params, s, held, jax.random.PRNGKey(6)))
+    after = float(heldout_loss(params))
     assert after > bound - 0.03          # nothing beats the Bayes bound (up to Monte Carlo noise)
     assert after - bound < 0.5 * (before - bound), (before, after, bound)
 
