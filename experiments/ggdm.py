@@ -101,17 +101,18 @@ def run_one(s, problem, sched, eps_fn, params, version, delta):
     if per_seed:
         params = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(s["seeds"]),) + a.shape), params)
     state, m = v_init(params, keys)
-    if not per_seed:
+    if not per_seed:      # Algorithm 1: one shared network, passed as an argument (not baked into the HLO)
         state = state._replace(params=None)
-        one = lambda st, k: step(st._replace(params=params), k)
-        v_step = jax.jit(jax.vmap(lambda st, k: _drop_params(one(st, k)), in_axes=(0, None)))
+        v_step = jax.jit(jax.vmap(lambda st, p, k: _drop_params(step(st._replace(params=p), k)), in_axes=(0, None, None)))
+        shared = (params,)
     else:
         v_step = jax.jit(jax.vmap(step, in_axes=(0, None)))
+        shared = ()
     hist = [m]
     from tqdm.auto import tqdm
     bar = tqdm(range(1, s["rounds"] + 1), desc=f"{version} δ={delta}", file=sys.stderr)
     for k in bar:
-        state, m = v_step(state, k)
+        state, m = v_step(state, *shared, k)
         hist.append(m)
         bar.set_postfix(reward=f"{float(jnp.mean(m.reward)):.3f}", ratio=f"{float(jnp.mean(m.ratio)):.3f}")
     return {name: np.stack([np.asarray(getattr(h, name)) for h in hist]) for name in METRICS}, v_step
