@@ -19,7 +19,6 @@ from jaxinv.operators.blur import (
 )
 from jaxinv.operators.inpainting import Inpainting, batched_inpainting, generate_mask, inpainting_masks
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
-from jaxinv.operators.nonlinear_blur import NonlinearBlur  # noqa: F401  (registers "nonlinear_blur")
 from jaxinv.operators.noise import NOISES, GaussianNoise, PoissonNoise, make_noise, measure
 from jaxinv.operators.phase_retrieval import HighDynamicRange, PhaseRetrieval
 from jaxinv.operators.resizer import SuperResolution, resize_matrix, resizer_contributions
