@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any, Mapping
 
 import numpy as np
 
-from convert.strict import map_state_dict
+from convert.strict import map_state_dict, split_torch_key
 from jaxinv.models.adm import ADMConfig, init_shapes, resolve_config
 
 # Submodules whose torch parameters are 1x1 `conv1d` (O, I, 1) but are dense layers here.
@@ -25,17 +24,8 @@ _CONV1D_AS_DENSE = ("qkv", "proj_out")
 
 
 def flax_path(key: str) -> tuple[tuple[str, ...], str]:
-    """`input_blocks.1.0.in_layers.2.weight` -> `(input_blocks_1_0, in_layers_2)`, `weight`.
-
-    A numeric component is an index into a `ModuleList`/`Sequential` and is joined to its parent.
-    """
-    *parts, leaf = key.split(".")
-    modules: list[str] = []
-    for part in parts:
-        if re.fullmatch(r"\d+", part) and modules:
-            modules[-1] = f"{modules[-1]}_{part}"
-        else:
-            modules.append(part)
+    """`input_blocks.1.0.in_layers.2.weight` -> `(input_blocks_1_0, in_layers_2)`, `weight`."""
+    modules, leaf = split_torch_key(key)
     return tuple(modules), leaf
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Mapping
 
 import jax
 import numpy as np
 
-from convert.strict import ConversionError, map_state_dict, torch_to_flax_array, unflatten
+from convert.strict import ConversionError, map_state_dict, split_torch_key, torch_to_flax_array, unflatten
 from jaxinv.models.bkse import MODEL_NAME, KernelWizardConfig, init_shapes, read_options
 
 KERNEL_EXTRACTOR_PREFIX = "kernel_extractor."
@@ -27,14 +26,7 @@ KERNEL_EXTRACTOR_PREFIX = "kernel_extractor."
 
 def flax_path(key: str) -> tuple[list[str], str]:
     """`adapter.model.submodule.down.1.weight` -> ([adapter, model, submodule, down_1], weight)."""
-    *modules, leaf = key.split(".")
-    out: list[str] = []
-    for part in modules:
-        if re.fullmatch(r"\d+", part) and out:
-            out[-1] = f"{out[-1]}_{part}"
-        else:
-            out.append(part)
-    return out, leaf
+    return split_torch_key(key)
 
 
 def flax_rule(key: str, value: np.ndarray):

@@ -34,6 +34,22 @@ def unflatten(flat: Mapping[tuple[str, ...], object]) -> dict:
     return tree
 
 
+def split_torch_key(key: str) -> tuple[list[str], str]:
+    """`input_blocks.1.0.in_layers.2.weight` -> ([input_blocks_1_0, in_layers_2], weight).
+
+    A numeric component is an index into a `ModuleList`/`Sequential` and joins its parent, which is
+    how the Flax modules of this package name their submodules.
+    """
+    *parts, leaf = key.split(".")
+    modules: list[str] = []
+    for part in parts:
+        if part.isdigit() and modules:
+            modules[-1] = f"{modules[-1]}_{part}"
+        else:
+            modules.append(part)
+    return modules, leaf
+
+
 def torch_to_flax_array(name: str, value: np.ndarray) -> tuple[str, np.ndarray]:
     """The usual layout changes: conv OIHW → HWIO, linear (out, in) → (in, out), norm weight → scale."""
     if name == "weight":

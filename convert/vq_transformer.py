@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 
 import numpy as np
 
-from convert.strict import map_state_dict, torch_to_flax_array
+from convert.strict import map_state_dict, split_torch_key, torch_to_flax_array
 from jaxinv.models.vq_transformer import VQTransformerConfig, init_shapes
 
 # Checkpoints written before diffusers' attention refactor use these projection names.
@@ -22,17 +21,8 @@ def torch_path(key: str, legacy: Mapping[str, str] = LEGACY_ATTENTION_NAMES) -> 
     -> `to_out_0`); legacy attention names are renamed first.
     """
     *modules, leaf = key.split(".")
-    renamed: list[str] = []
-    for part in modules:
-        part = legacy.get(part, part)
-        renamed.extend(part.split("."))
-    out: list[str] = []
-    for part in renamed:
-        if re.fullmatch(r"\d+", part) and out:
-            out[-1] = f"{out[-1]}_{part}"
-        else:
-            out.append(part)
-    return out, leaf
+    renamed = [legacy.get(part, part) for part in modules]
+    return split_torch_key(".".join([*renamed, leaf]))
 
 
 def flax_rule(key: str, value: np.ndarray):
