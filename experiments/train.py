@@ -73,7 +73,8 @@ def sample_batch(images: np.ndarray, data, batch_size: int, seed: int, step: int
 
 def make_optimizer(config) -> optax.GradientTransformation:
     o = config.optim
-    lr = optax.warmup_cosine_decay_schedule(0.0, o.lr, max(int(o.warmup_steps), 1), max(int(config.num_steps), 2),
+    warmup = max(int(o.warmup_steps), 1)
+    lr = optax.warmup_cosine_decay_schedule(0.0, o.lr, warmup, max(int(config.num_steps), warmup + 1),
                                             end_value=o.lr * o.end_factor)
     return optax.chain(optax.clip_by_global_norm(o.grad_clip), optax.adamw(lr, weight_decay=o.weight_decay))
 

@@ -43,7 +43,7 @@ def test_loss_decreases_and_outputs(runs):
     c, first, _ = runs
     losses = _losses(first)
     assert losses.shape == (30, 2)
-    assert losses[-5:, 1].mean() < 0.6 * losses[:5, 1].mean()
+    assert losses[-5:, 1].mean() < 0.4 * losses[:5, 1].mean()  # measured ratio ≈ 0.18 (seeds 0, 1)
     for name in ("loss.png", "config.json", "model_step15"):
         assert os.path.exists(os.path.join(first, name))
 
