@@ -1,16 +1,18 @@
 """The cosine DDPM schedule of GGDMOptim `simulations/diffusion.py` (T = 200, s = 0.008).
 
 alpha_bar(t) = cos(((t/T) + s)/(1 + s) · π/2)², normalised by alpha_bar(0), beta_t = 1 −
-alpha_bar_{t+1}/alpha_bar_t clipped to [0, 0.999]; everything in float64, then stored as float32
-(the reference `register_buffer` casts every buffer). Posterior coefficients as in improved-diffusion.
+alpha_bar_{t+1}/alpha_bar_t clipped at 0.999: the betas of guided-diffusion's "cosine" schedule
+(the normalisation cancels in the ratio). Everything in float64, then stored as float32 (the
+reference `register_buffer` casts every buffer). Unlike guided-diffusion, the posterior log
+variance is clamped at 1e-20 (denoising-diffusion-pytorch), hence a pytree of its own.
 """
 from __future__ import annotations
-
-import math
 
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from jaxinv.diffusion.schedules import named_beta_schedule
 
 
 @struct.dataclass
@@ -30,19 +32,9 @@ class CosineSchedule:
         return self.betas.shape[0]
 
 
-def cosine_betas(num_steps: int, s: float = 0.008) -> np.ndarray:
-    """beta_t = clip(1 − ᾱ(t+1)/ᾱ(t), 0, 0.999) on the grid t = 0..T, float64."""
-    if num_steps <= 0:
-        raise ValueError(f"num_steps must be positive, got {num_steps}")
-    x = np.linspace(0, num_steps, num_steps + 1, dtype=np.float64)
-    abar = np.cos(((x / num_steps) + s) / (1 + s) * math.pi * 0.5) ** 2
-    abar = abar / abar[0]
-    return np.clip(1 - abar[1:] / abar[:-1], 0, 0.999)
-
-
-def make_schedule(num_steps: int = 200, s: float = 0.008) -> CosineSchedule:
-    """All buffers of `GaussianDiffusion.__init__`, computed in float64 and cast to float32."""
-    betas = cosine_betas(num_steps, s)
+def make_schedule(num_steps: int = 200) -> CosineSchedule:
+    """All buffers of `GaussianDiffusion.__init__` (s = 0.008), computed in float64 and cast to float32."""
+    betas = named_beta_schedule("cosine", num_steps)
     alphas = 1.0 - betas
     abar = np.cumprod(alphas)
     abar_prev = np.concatenate([[1.0], abar[:-1]])
