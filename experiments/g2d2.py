@@ -22,7 +22,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from experiments.run import NOT_COMPUTED, image_metrics, read_png, show_measurement, versions
+from experiments.run import NOT_COMPUTED, image_metrics, read_png, run_cli, show_measurement, versions
 from jaxinv.data import caption_csv
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.models.clip_text import pipeline_prompt_embeddings
@@ -175,16 +175,7 @@ def execute(config, progress=True) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
-    try:
-        run_dir = execute(parse(argv))
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {run_dir}")
-    return 0
+    return run_cli(lambda: execute(parse(argv)))
 
 
 if __name__ == "__main__":

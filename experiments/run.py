@@ -284,9 +284,13 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
+    return run_cli(lambda: execute(*parse(argv)))
+
+
+def run_cli(job) -> int:
+    """Runs `job() -> run_dir` for a command line: 2 for a bad flag, 1 for bad input, 0 when written."""
     try:
-        config, resume, num_samples = parse(argv)
-        run_dir = execute(config, resume, num_samples)
+        run_dir = job()
     except flags.Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
