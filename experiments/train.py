@@ -26,7 +26,7 @@ from ml_collections import config_flags
 from tqdm import tqdm
 
 from jaxinv.checkpoint import save_params
-from jaxinv.data import image_folder
+from jaxinv.data import image_folder, native_image_folder
 from jaxinv.diffusion import make_schedule, q_sample
 from jaxinv.io import fresh_run_dir
 from jaxinv.models.adm import ADMConfig, ADMUNet
@@ -50,23 +50,37 @@ def model_config(config) -> ADMConfig:
     return m
 
 
-def load_images(data) -> np.ndarray:
-    """(N, S, S, 3) float32 in [-1, 1], S = data.load_size."""
+def load_images(data) -> list[np.ndarray]:
+    """(H, W, 3) float32 images in [-1, 1]: centre-cropped/resized to `data.load_size`, or at their
+    own size (grey -> RGB) when `load_size` is 0."""
     if not os.path.isdir(data.path):
         raise FileNotFoundError(f"training data folder not found: {data.path} (set --config.data.path)")
-    if data.patch_size > data.load_size:
-        raise ValueError(f"data.patch_size {data.patch_size} exceeds data.load_size {data.load_size}")
-    return np.stack([e.image for e in image_folder(data.path, int(data.load_size))])
+    size = int(data.load_size)
+    if size == 0:
+        images = [e.image for e in native_image_folder(data.path)]
+    else:
+        if data.patch_size > size:
+            raise ValueError(f"data.patch_size {data.patch_size} exceeds data.load_size {size}")
+        images = [e.image for e in image_folder(data.path, size)]
+    small = [i for i, im in enumerate(images) if min(im.shape[:2]) < data.patch_size]
+    if small:
+        raise ValueError(f"{len(small)} training images are smaller than data.patch_size {data.patch_size}")
+    return images
 
 
-def sample_batch(images: np.ndarray, data, batch_size: int, seed: int, step: int) -> np.ndarray:
+def sample_batch(images: list[np.ndarray], data, batch_size: int, seed: int, step: int) -> np.ndarray:
     """Random images, random `patch_size` crops and random horizontal flips, from RNG (seed, step)."""
     rng = np.random.default_rng([seed, step])
-    n, size, p = images.shape[0], images.shape[1], int(data.patch_size)
-    idx = rng.integers(0, n, batch_size)
-    top, left = rng.integers(0, size - p + 1, (2, batch_size))
+    p = int(data.patch_size)
+    idx = rng.integers(0, len(images), batch_size)
+    corner = rng.random((2, batch_size))
     flip = rng.random(batch_size) < 0.5 if data.hflip else np.zeros(batch_size, bool)
-    out = np.stack([images[i, y:y + p, x:x + p] for i, y, x in zip(idx, top, left)])
+    out = []
+    for i, fy, fx in zip(idx, *corner):
+        h, w = images[i].shape[:2]
+        top, left = int(fy * (h - p + 1)), int(fx * (w - p + 1))
+        out.append(images[i][top:top + p, left:left + p])
+    out = np.stack(out)
     out[flip] = out[flip, :, ::-1]
     return out
 
@@ -109,7 +123,9 @@ def make_train_step(module: ADMUNet, optimizer, schedule, ema_decay: float, seed
     return jax.jit(step_fn, donate_argnums=0)
 
 
-def export(run_dir: str, name: str, ema, m: ADMConfig) -> None:
+def export(run_dir: str, name: str, ema, m: ADMConfig, image_size: int = 0) -> None:
+    """EMA parameters with the model config, at `image_size` (0: the patch size) for a patch-trained UNet."""
+    m = m.at_image_size(image_size) if image_size else m
     save_params(os.path.join(run_dir, name), jax.device_get(ema), m.to_dict())
 
 
@@ -135,6 +151,9 @@ def plot_losses(path: str, rows) -> None:
 def train(config, resume: str | None = None) -> str:
     """Trains per `config` (or continues `resume`); returns the run directory."""
     m = model_config(config)
+    export_size = int(config.get("export_image_size", 0))
+    if export_size:
+        m.at_image_size(export_size)  # fail before training, not at the first export
     images = load_images(config.data)
     module = ADMUNet(m)
     optimizer = make_optimizer(config)
@@ -175,9 +194,9 @@ def train(config, resume: str | None = None) -> str:
                 w.writerow(["step", "loss"])
                 w.writerows(rows)
             if done != config.num_steps:
-                export(run_dir, f"model_step{done}", state["ema"], m)
+                export(run_dir, f"model_step{done}", state["ema"], m, export_size)
     manager.close()
-    export(run_dir, "model", state["ema"], m)
+    export(run_dir, "model", state["ema"], m, export_size)
     plot_losses(os.path.join(run_dir, "loss.png"), rows)
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump({"steps": int(config.num_steps), "final_loss": rows[-1][1] if rows else None}, f, indent=2)

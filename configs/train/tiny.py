@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.dropout = 0.0
     c.model.resblock_updown = False
 
+    c.export_image_size = 0        # > 0: export the model config at this size (patch-trained UNet on whole images)
+
     c.data = ml_collections.ConfigDict()
     c.data.path = "data/train"     # folder of images
     c.data.load_size = 32          # images are centre-cropped/resized to this (jaxinv.data.image_folder)

@@ -7,6 +7,7 @@ from jaxinv.data.sources import (
     caption_csv,
     center_crop_resize,
     image_folder,
+    native_image_folder,
     npz_images,
     tfds_images,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "caption_csv",
     "center_crop_resize",
     "image_folder",
+    "native_image_folder",
     "npz_images",
     "tfds_images",
 ]

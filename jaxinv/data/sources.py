@@ -51,16 +51,17 @@ def _subset(n: int, start: int, end: int | None) -> range:
     return range(start, end)
 
 
-def _read_image(path: str, size: int) -> np.ndarray:
+def _read_image(path: str, size: int | None) -> np.ndarray:
     try:
         with Image.open(path) as image:
+            if size is None:
+                return to_model_range(np.asarray(image.convert("RGB")))
             return to_model_range(center_crop_resize(image, size))
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
 
 
-def image_folder(root: str, size: int, start: int = 0, end: int | None = None) -> list[Example]:
-    """Every image file directly in `root`, sorted by file name."""
+def _folder_images(root: str, size: int | None, start: int, end: int | None) -> list[Example]:
     if not os.path.isdir(root):
         raise FileNotFoundError(f"image folder not found: {root}")
     names = sorted(f for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS))
@@ -70,6 +71,16 @@ def image_folder(root: str, size: int, start: int = 0, end: int | None = None) -
         Example(_read_image(os.path.join(root, names[i]), size), os.path.splitext(names[i])[0])
         for i in _subset(len(names), start, end)
     ]
+
+
+def image_folder(root: str, size: int, start: int = 0, end: int | None = None) -> list[Example]:
+    """Every image file directly in `root`, sorted by file name, at `size`×`size`."""
+    return _folder_images(root, size, start, end)
+
+
+def native_image_folder(root: str, start: int = 0, end: int | None = None) -> list[Example]:
+    """Every image file directly in `root`, sorted by file name, at its own size (grey becomes RGB)."""
+    return _folder_images(root, None, start, end)
 
 
 def caption_csv(path: str, size: int, start: int = 0, end: int | None = None) -> list[Example]:

@@ -96,6 +96,15 @@ class ADMConfig:
         """`create_model`: `ds = image_size // res` for each attention resolution."""
         return tuple(self.image_size // res for res in self.attention_resolutions)
 
+    def at_image_size(self, image_size: int) -> "ADMConfig":
+        """The same network (same parameters, attention at the same `ds`) applied to `image_size`
+        inputs: how a UNet trained on patches is used on whole images."""
+        for ds in self.attention_ds:
+            if image_size % ds:
+                raise ValueError(f"image_size {image_size} is not divisible by the attention downsampling {ds}")
+        res = tuple(image_size // ds for ds in self.attention_ds)
+        return dataclasses.replace(self, image_size=image_size, attention_resolutions=res)
+
     @property
     def downsampling_factor(self) -> int:
         return 2 ** (len(self.channel_mult) - 1)
