@@ -20,9 +20,11 @@ from jaxinv.operators.blur import MotionBlur
 from jaxinv.operators.inpainting import Inpainting, generate_mask
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
 from jaxinv.solvers import codps_plus_solver, codps_solver, dps_solver, run, sampling_xs
+from jaxinv.solvers.classical import BASELINES
 from jaxinv.solvers.spgd import spgd_solver, spgd_xs
 
 SOLVERS = ("dps", "codps", "codps_plus", "spgd")
+CLASSICAL = tuple(BASELINES)   # no network: bicubic, pseudo_inverse, wiener, mean_fill
 CONVERT_COMMAND = "python -m convert.adm --checkpoint {torch} --model-config {preset} --output {dir}"
 
 
@@ -128,6 +130,22 @@ def _diffusion_solver(config, eps_model, schedule, operator, y):
     return codps_plus_solver(eps_model, schedule, operator, y, eta=float(s.eta), **common)
 
 
+def _classical_sample_fn(config):
+    name = config.solver.name
+    baseline = BASELINES[name]
+    if name == "wiener":
+        if config.noise.name != "gaussian":
+            raise ValueError(f"the wiener baseline assumes Gaussian noise, not {config.noise.name!r}")
+        sigma = float(plain(config.noise.params)["sigma"])
+        baseline = lambda operator, y: BASELINES["wiener"](operator, y, sigma)  # noqa: E731
+
+    def sample(params, operator, y, key):
+        del params, key
+        return {"sample": baseline(operator, y), "diagnostics": {}}
+
+    return sample
+
+
 def make_sample_fn(config, module):
     """`sample(params, operator, y, key) -> {"sample", "diagnostics"}`: one posterior sample of one measurement.
 
@@ -135,8 +153,10 @@ def make_sample_fn(config, module):
     SPGD: x_0 = sigma_max N(0, I), then the annealing steps (deterministic after the start).
     """
     name = config.solver.name
+    if name in CLASSICAL:
+        return _classical_sample_fn(config)
     if name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
+        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS + CLASSICAL}")
     shape = image_shape(config)
     learn_sigma = bool(getattr(module.config, "learn_sigma", True))
     if name in ("dps", "codps") and config.diffusion.var_type == "learned_range" and not learn_sigma:

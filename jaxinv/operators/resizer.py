@@ -65,6 +65,14 @@ def resize_matrix(in_length: int, out_length: int, scale: float, antialiasing: b
     return matrix
 
 
+def _gram_eigh(in_length: int, out_length: int, factor: float, scale: int):
+    """Eigenvalues and eigenvectors of M M^T for one axis (M = I when the axis is not resized)."""
+    if scale == 1:
+        return np.ones(out_length), np.eye(out_length)
+    matrix = resize_matrix(in_length, out_length, factor)
+    return np.linalg.eigh(matrix @ matrix.T)
+
+
 def _resize_axis(x, weights, fov, axis):
     gathered = jnp.take(x, fov, axis=axis)  # (..., out, taps, ...) at positions axis, axis+1
     w = weights.reshape(weights.shape + (1,) * (x.ndim - axis - 1))
@@ -76,13 +84,19 @@ def _resize_axis(x, weights, fov, axis):
 class SuperResolution(OperatorBase):
     """DPS/SPGD/G2D2 super-resolution: `Resizer(in_shape, 1/scale)`, y_i = sum_k w_ik x_fov_ik per axis.
 
-    `measurement_shape` is (ceil(H/scale), ceil(W/scale), C).
+    `measurement_shape` is (ceil(H/scale), ceil(W/scale), C). A = M_h (x) M_w is separable, so
+    A A^T = (U_h L_h U_h^T) (x) (U_w L_w U_w^T) with the small per-axis eigendecompositions, and
+    (s2 I + v A A^T)^{-1} r = U_h [ (U_h^T r U_w) / (s2 + v l_h l_w^T) ] U_w^T (`gram_solve`, CoDPS).
     """
 
     weights_h: jax.Array
     fov_h: jax.Array
     weights_w: jax.Array
     fov_w: jax.Array
+    gram_basis_h: jax.Array   # U_h (out_h, out_h): eigenvectors of M_h M_h^T
+    gram_eig_h: jax.Array     # l_h (out_h,)
+    gram_basis_w: jax.Array
+    gram_eig_w: jax.Array
     image_shape: tuple = struct.field(pytree_node=False)
     scale: int = struct.field(pytree_node=False, default=4)
 
@@ -99,11 +113,17 @@ class SuperResolution(OperatorBase):
         out_w = int(np.ceil(width * factor))
         w_h, f_h = resizer_contributions(height, out_h, factor)
         w_w, f_w = resizer_contributions(width, out_w, factor)
+        l_h, u_h = _gram_eigh(height, out_h, factor, scale)
+        l_w, u_w = _gram_eigh(width, out_w, factor, scale)
         return cls(
             weights_h=jnp.asarray(w_h, jnp.float32),
             fov_h=jnp.asarray(f_h, jnp.int32),
             weights_w=jnp.asarray(w_w, jnp.float32),
             fov_w=jnp.asarray(f_w, jnp.int32),
+            gram_basis_h=jnp.asarray(u_h, jnp.float32),
+            gram_eig_h=jnp.asarray(l_h, jnp.float32),
+            gram_basis_w=jnp.asarray(u_w, jnp.float32),
+            gram_eig_w=jnp.asarray(l_w, jnp.float32),
             image_shape=tuple(image_shape),
             scale=int(scale),
         )
@@ -113,3 +133,10 @@ class SuperResolution(OperatorBase):
             return x
         x = _resize_axis(x, self.weights_h, self.fov_h, 0)
         return _resize_axis(x, self.weights_w, self.fov_w, 1)
+
+    def gram_solve(self, r, s2, v):
+        """(s2 I + v A A^T)^{-1} r in the separable eigenbasis of A A^T, r of shape (h, w, C)."""
+        u_h, u_w = self.gram_basis_h, self.gram_basis_w
+        coeffs = jnp.einsum("ia,jb,ijc->abc", u_h, u_w, r)
+        coeffs = coeffs / (s2 + v * self.gram_eig_h[:, None, None] * self.gram_eig_w[None, :, None])
+        return jnp.einsum("ia,jb,abc->ijc", u_h, u_w, coeffs).astype(r.dtype)

@@ -1,0 +1,52 @@
+"""Classical baselines for the linear tasks: bicubic upsampling, the pseudo-inverse, Wiener
+deconvolution and mean fill. Each maps (operator, y) of ONE measurement to an image in [-1, 1].
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _require_gram(operator, what: str):
+    if getattr(operator, "gram_solve", None) is None:
+        raise ValueError(f"{what} needs an operator with a Gram solve (A A^T diagonal in a known basis); "
+                         f"{type(operator).__name__} has none (e.g. use circular padding for blur)")
+
+
+def bicubic_upsample(operator, y):
+    """y resized to the image shape with Keys' bicubic (a = -0.5), half-pixel centres."""
+    return jnp.clip(jax.image.resize(y, operator.image_shape, "bicubic"), -1.0, 1.0)
+
+
+def pseudo_inverse(operator, y):
+    """x = A^+ y = A^T (A A^T)^{-1} y, the minimum-norm least-squares solution."""
+    _require_gram(operator, "pseudo_inverse")
+    return jnp.clip(operator.adjoint(operator.gram_solve(y, 0.0, 1.0)), -1.0, 1.0)
+
+
+def wiener_deconvolution(operator, y, noise_sigma: float):
+    """The linear MMSE estimate under a white Gaussian image prior x ~ N(m, s_x^2 I) (Wiener filter):
+
+        x = m + A^T (A A^T + (sigma^2 / s_x^2) I)^{-1} (y - A m),
+
+    with m the per-channel mean of y and s_x^2 = var(y) - sigma^2 estimated from y alone (for a
+    blur, in Fourier: X = conj(K) Y / (|K|^2 + sigma^2 / s_x^2)).
+    """
+    _require_gram(operator, "wiener_deconvolution")
+    mean = jnp.mean(y, axis=(0, 1), keepdims=True)
+    signal_var = jnp.maximum(jnp.var(y) - noise_sigma**2, 1e-6)
+    m = jnp.broadcast_to(mean, operator.image_shape).astype(y.dtype)
+    residual = y - operator.forward(m)
+    x = m + operator.adjoint(operator.gram_solve(residual, noise_sigma**2 / signal_var, 1.0))
+    return jnp.clip(x, -1.0, 1.0)
+
+
+def mean_fill(operator, y):
+    """Observed pixels kept, missing ones (mask 0) set to the per-channel mean of the observed ones."""
+    mask = operator.mask.astype(y.dtype)
+    mean = jnp.sum(y * mask, axis=(0, 1)) / jnp.maximum(jnp.sum(mask), 1.0)
+    return jnp.clip(mask * y + (1.0 - mask) * mean, -1.0, 1.0)
+
+
+BASELINES = {"bicubic": bicubic_upsample, "pseudo_inverse": pseudo_inverse, "wiener": wiener_deconvolution,
+             "mean_fill": mean_fill}
