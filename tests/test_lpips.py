@@ -134,7 +134,7 @@ def test_lpips_equals_the_package(reference):
         want = want.numpy().reshape(-1)
         got = np.asarray(distance(jnp.asarray(a), jnp.asarray(b)))
         assert got.shape == (shape[0],)
-        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)  # distances ~0.02 here; measured error ~6e-9
         assert np.all(want > 1e-3)  # a real distance, not a trivially small one
 
 
