@@ -174,3 +174,12 @@ def test_full_torchvision_vgg16_layout_converts():
     vgg = {k: np.zeros(tuple(v.shape), np.float32) for k, v in layout.items()}  # lazily zeroed pages
     _, lin = _torch_layout_state_dicts()
     convert_state_dicts(vgg, lin)
+
+
+def test_missing_lin_weights_name_the_flag(tmp_path, monkeypatch):
+    import convert.lpips as convert_lpips
+
+    monkeypatch.setattr(convert_lpips, "default_lin_path", lambda: None)
+    with pytest.raises(FileNotFoundError, match="--lin"):
+        convert_lpips.convert_checkpoint(tmp_path / "vgg16.pth", None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxinv.models.vgg import LPIPS_TAPS, VGG16_CONVS, VGG16Features
+from jaxinv.models.vgg import LPIPS_TAPS, VGG16Features
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -87,4 +87,4 @@ def _check_images(x0: jax.Array, x1: jax.Array) -> None:
         raise ValueError(f"LPIPS-VGG needs images of at least 16x16 (four 2x2 pools), got {x0.shape[1:3]}")
 
 
-__all__ = ["LPIPS", "load_lpips", "lpips_shapes", "unit_normalize", "VGG16_CONVS"]
+__all__ = ["LPIPS", "load_lpips", "lpips_shapes", "unit_normalize"]
