@@ -76,7 +76,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.data.image_size = 256
 
     c.eval = ml_collections.ConfigDict()
-    c.eval.metrics = ("psnr", "ssim")   # on [0, 1] images, as saved (8-bit) PNGs
+    c.eval.metrics = ("psnr", "ssim", "lpips", "fid")  # on [0, 1] images, as saved (8-bit) PNGs; fid: summary only
+    c.eval.lpips_dir = "checkpoints/lpips_vgg"        # written by convert.lpips (LPIPS skipped when absent)
+    c.eval.inception_dir = "checkpoints/pt_inception"  # written by convert.inception (FID skipped when absent)
+    c.eval.fid_reference = config_dict.placeholder(str)  # pytorch-fid .npz; None: label images
+    c.eval.fid_batch_size = 50
     c.eval.num_samples = 1              # posterior samples per measurement (> 1: mean and std images)
     c.eval.oracle_best_of_n = False     # pick the sample closest to the GROUND TRUTH (oracle; labelled as such)
 

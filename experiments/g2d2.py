@@ -22,13 +22,16 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from experiments.run import NOT_COMPUTED, image_metrics, read_png, run_cli, show_measurement, versions
+from experiments.run import image_metrics, read_png, run_cli, show_measurement, versions
 from jaxinv.data import caption_csv
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.models.clip_text import pipeline_prompt_embeddings
 from jaxinv.operators import make_noise, make_operator, measure
 from jaxinv.solvers.g2d2 import G2D2Settings, make_g2d2_sampler, vq_transformer_prior, vqvae_decoders
 from jaxinv.solvers.g2d2_inner import norm_likelihood
+
+NOT_COMPUTED = {"lpips": "not computed by experiments.g2d2 (experiments.run computes LPIPS-VGG: docs/metrics.md)",
+                "fid": "not computed by experiments.g2d2 (experiments.run computes FID: docs/metrics.md)"}
 
 CONVERT_HINT = "python -m convert.vq_diffusion --pipeline <diffusers microsoft/vq-diffusion-ithq folder> --output {dir}"
 

@@ -6,7 +6,9 @@ draws K posterior samples per measurement (mean and std images; `recon` is sampl
 `--config.eval.oracle_best_of_n=True` the sample closest to the ground truth, an oracle choice that
 is labelled as such). Writes into a fresh `output.root/<name>/<timestamp>` directory:
 config.json, label/ measurement/ recon/ [mean/ std/ samples/] PNGs, grid.png, metrics.csv
-(PSNR, SSIM of the saved 8-bit images on [0, 1]) and summary.json.
+(PSNR, SSIM, LPIPS of the saved 8-bit images on [0, 1]) and summary.json (with FID of recon/ against
+label/ or `eval.fid_reference`). LPIPS and FID need weights converted once (docs/metrics.md); without
+them they are skipped with a one-line notice.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from absl import flags
 from ml_collections import ConfigDict, config_flags
 from PIL import Image
 
+from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
 from jaxinv import build
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
 from jaxinv.io import fresh_run_dir, save_grid, save_image
@@ -32,8 +35,6 @@ from jaxinv.metrics import psnr, ssim
 from jaxinv.solvers import BATCH_AXIS
 
 METRICS = {"psnr": psnr, "ssim": ssim}
-NOT_COMPUTED = {"lpips": "not computed: LPIPS is not implemented in jaxinv yet",
-                "fid": "not computed: FID is not implemented in jaxinv yet"}
 VERSIONED = ("jax", "jaxlib", "flax", "numpy", "ml_collections", "orbax-checkpoint", "optax", "jaxinv")
 
 
@@ -87,8 +88,8 @@ def unit(image) -> np.ndarray:
     return to_uint8(image).astype(np.float32) / 255.0
 
 
-def image_metrics(names, label, image) -> dict:
-    return {m: float(METRICS[m](jnp.asarray(unit(label)), jnp.asarray(unit(image)))) for m in names}
+def image_metrics(names, label, image, fns=METRICS) -> dict:
+    return {m: float(fns[m](jnp.asarray(unit(label)), jnp.asarray(unit(image)))) for m in names}
 
 
 def read_png(path) -> np.ndarray:
@@ -166,8 +167,9 @@ def make_batch_fn(config, module, operators, noise):
 
 def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
     """PNGs of one image and its metrics row; `recon` is sample 0 or the oracle best of N."""
-    metric_names = tuple(config.eval.metrics)
-    per_sample = [image_metrics(metric_names or ("psnr",), label, s) for s in samples]
+    fns = per_image_metrics(config)
+    metric_names = tuple(m for m in config.eval.metrics if m in fns)
+    per_sample = [image_metrics(metric_names or ("psnr",), label, s, fns) for s in samples]
     pick = 0
     if config.eval.oracle_best_of_n:
         pick = int(np.argmax([m.get("psnr", -np.inf) for m in per_sample]))
@@ -180,7 +182,7 @@ def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
         save_image(os.path.join(run_dir, "std", f"{name}.png"), np.clip(2.0 * std - 1.0, -1, 1))  # std 0 black, 1 white
         for j, s in enumerate(samples):
             save_image(os.path.join(run_dir, "samples", f"{name}_{j}.png"), s)
-        row.update({f"{m}_mean": v for m, v in image_metrics(metric_names, label, mean).items()})
+        row.update({f"{m}_mean": v for m, v in image_metrics(metric_names, label, mean, fns).items()})
         if config.eval.oracle_best_of_n:
             row["oracle_pick"] = pick
     return row
@@ -202,7 +204,8 @@ def summarize(run_dir, config, rows, timings) -> dict:
         metrics[key] = {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
     summary = {
         "name": config.name, "source": config.source, "num_images": len(rows), "metrics": metrics,
-        "metrics_on": "saved 8-bit PNGs mapped to [0, 1] (label vs recon)", **NOT_COMPUTED,
+        "metrics_on": "saved 8-bit PNGs mapped to [0, 1] (label vs recon)",
+        **set_metrics(run_dir, config, [r["name"] for r in rows]),
         "recon": ("oracle best of N against the ground truth (NOT a blind estimate)" if config.eval.oracle_best_of_n
                   else "posterior sample 0"),
         "num_samples": int(config.eval.num_samples), "timings": timings,
@@ -223,6 +226,8 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
         config.eval.num_samples = int(num_samples)
     if config is not None and int(config.eval.num_samples) < 1:
         raise ValueError(f"eval.num_samples must be >= 1, got {config.eval.num_samples}")
+    if config is not None:
+        check_metrics(config)
     if config is not None:
         examples = load_examples(config.data)     # fail on bad data before any model work
         module, params = build.load_model(config.model)
