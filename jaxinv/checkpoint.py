@@ -6,6 +6,8 @@ import json
 import os
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 PARAMS_SUBDIR = "params"
@@ -41,5 +43,8 @@ def load_params(directory: str | os.PathLike) -> tuple[Any, dict]:
     with open(config_path) as f:
         model_config = json.load(f)
     with ocp.StandardCheckpointer() as checkpointer:
-        params = checkpointer.restore(params_path)
+        # A numpy target: the saved (one-device) shardings would not fit a multi-process run, and
+        # the caller places the arrays (e.g. `jaxinv.sharding.replicate`).
+        saved = checkpointer.metadata(params_path).item_metadata
+        params = checkpointer.restore(params_path, jax.tree.map(lambda m: np.empty(m.shape, m.dtype), saved))
     return params, model_config
