@@ -96,6 +96,39 @@ def _child_run(workdir, result_path):
         json.dump(result, f)
 
 
+GGDM_SETTINGS = dict(sigma=0.1, beta_coef=1.0, beta=0.0, rounds=4, batch=4, top_k=4, seeds=(1234, 2345, 3456),
+                     finetune=dict(enabled=False, lr=1e-6, start_round=0, rounds=-1))
+
+
+def _ggdm_history():
+    """experiments.ggdm.run_one (Algorithm 1, G_loss, oracle score): {metric: (rounds + 1, seeds)}, seed placement."""
+    import jax
+
+    from experiments import ggdm
+    from jaxinv.reward.schedule import make_schedule
+    from jaxinv.reward.simulations import make_problem
+    from jaxinv.reward.training import build_score
+
+    placed = []
+    shard_batch = ggdm.sharding.shard_batch
+    ggdm.sharding.shard_batch = lambda mesh, tree: placed.append(shard_batch(mesh, tree)) or placed[-1]
+    problem = make_problem("linear_latent", "quadratic_theta2",
+                           os.path.join(ggdm.DATA_DIR, "linear_latent_hyperparameters.npz"))
+    schedule = make_schedule(20)
+    eps_fn, params = build_score("oracle", schedule, 64, None, A=problem.A)
+    hist, v_step = ggdm.run_one(GGDM_SETTINGS, problem, schedule, eps_fn, params, "v2", 0.2)
+    keys = placed[0]
+    return hist, {"compiled": v_step._cache_size(), "keys_shape": list(keys.shape),
+                  "keys_devices": len(keys.sharding.device_set), "keys_rows": [s.data.shape[0] for s in keys.addressable_shards]}
+
+
+def _child_ggdm(result_path):
+    hist, facts = _ggdm_history()
+    np.savez(result_path + ".npz", **hist)
+    with open(result_path + ".json", "w") as f:
+        json.dump(facts, f)
+
+
 # ---------------------------------------------------------------- parent (pytest)
 def _env(devices, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "SLURM_", "OMPI_", "XLA_"))}
@@ -254,6 +287,25 @@ def test_two_processes_equal_four_devices(runs):
     assert len(os.listdir(os.path.join(workdir, "out_4_2"))) == len(RUNS)   # one run directory per run, not per process
 
 
+def test_ggdm_seeds_over_four_devices_equal_one_device(tmp_path):
+    """experiments.ggdm: 3 seeds split over 4 devices (one repeat fills the axis) = the 1-device run."""
+    result = str(tmp_path / "ggdm")
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "ggdm", result], cwd=ROOT, env=_env(4),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    one, one_facts = _ggdm_history()          # this process: one device
+    _finish(proc)
+    four = dict(np.load(result + ".npz"))
+    with open(result + ".json") as f:
+        four_facts = json.load(f)
+    assert one_facts == {"compiled": 1, "keys_shape": [3, 2], "keys_devices": 1, "keys_rows": [3]}
+    assert four_facts == {"compiled": 1, "keys_shape": [4, 2], "keys_devices": 4, "keys_rows": [1, 1, 1, 1]}
+    for name, values in one.items():
+        assert four[name].shape == values.shape == (GGDM_SETTINGS["rounds"] + 1, 3)
+        # float32 rounding only (different compiled programs, as in test_four_devices_equal_one_device)
+        np.testing.assert_allclose(four[name], values, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert len(set(np.round(one["reward"][-1], 6))) == 3      # the seeds differ, so rows were not mixed up
+
+
 def test_initialize_distributed_is_a_noop_without_environment():
     import jax
 
@@ -300,3 +352,6 @@ if __name__ == "__main__" and sys.argv[1:2] == ["run"]:
 
     initialize_distributed()
     _child_run(sys.argv[2], sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:2] == ["ggdm"]:
+    sys.path.insert(0, ROOT)
+    _child_ggdm(sys.argv[2])
