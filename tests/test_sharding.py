@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -90,7 +91,22 @@ def _child_run(workdir, result_path):
         sharding.shard_batch(sharding.data_mesh(), {"images": np.zeros((3, 2), np.float32)})
     except ValueError as e:
         result["indivisible_error"] = str(e)
-    result["padded_3"] = sharding.padded_batch_size(3, sharding.data_mesh())
+    mesh = sharding.data_mesh()
+    result["padded_3"] = sharding.padded_batch_size(3, mesh)
+    # each process feeding only its rows builds the same global array as feeding the whole batch
+    whole = np.arange(8 * 3, dtype=np.float32).reshape(8, 3)
+    local = sharding.shard_local_batch(mesh, whole[sharding.process_rows(mesh, 8)])
+    result["local_batch_equal"] = bool(np.array_equal(sharding.to_host(local), whole))
+    result["local_batch_shards"] = [s.index[0].start for s in local.addressable_shards]
+
+    # a batch-coupled vmap collective (DPS batch_norm) spans the devices: one norm over all rows
+    def coupled(x):
+        return x / jnp.sqrt(jax.lax.psum(jnp.sum(x ** 2), runner.BATCH_AXIS))
+
+    rows = sharding.batch_sharding(mesh)
+    fn = jax.jit(jax.vmap(coupled, axis_name=runner.BATCH_AXIS), in_shardings=rows, out_shardings=rows)
+    coupled_out = sharding.to_host(fn(sharding.shard_batch(mesh, whole)))
+    result["coupled_error"] = float(np.abs(coupled_out - whole / np.sqrt((whole ** 2).sum())).max())
     np.savez(result_path + f".{jax.process_index()}.npz", **arrays)
     with open(result_path + f".{jax.process_index()}.json", "w") as f:
         json.dump(result, f)
@@ -164,12 +180,35 @@ def _png(path):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same two runs (DPS, CoDPS+) on 1 device, then on 4 devices of one process."""
-    workdir = tmp_path_factory.mktemp("sharded")
-    results = {}
-    for tag, devices in (("one", 1), ("four", 4)):   # "one" first: it writes the checkpoint and images
-        proc, results[tag] = _spawn(workdir, tag, devices)
-        results[tag + "_log"] = _finish(proc)
+    """The same two runs (DPS, CoDPS+) on 1 device, then on 4 devices of one process.
+
+    Made once per test session: under pytest-xdist the first worker runs them and the others
+    wait for its record (`done.json` in the session's shared temporary root).
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    workdir, done = root / "sharded_runs", root / "sharded_runs" / "done.json"
+    try:
+        os.makedirs(workdir)
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not done.exists():
+            assert time.monotonic() < deadline, "the sharded runs of another worker did not finish"
+            time.sleep(1)
+    else:
+        results = {}
+        try:
+            for tag, devices in (("one", 1), ("four", 4)):   # "one" first: it writes the checkpoint and images
+                proc, results[tag] = _spawn(workdir, tag, devices)
+                results[tag + "_log"] = _finish(proc)
+        except BaseException as e:
+            results = {"error": f"{type(e).__name__}: {e}"[-4000:]}
+            raise
+        finally:
+            done.write_text(json.dumps(results))
+    results = json.loads(done.read_text())
+    assert "error" not in results, results.get("error")
     return workdir, results
 
 
@@ -254,6 +293,13 @@ def test_indivisible_batch_is_refused(runs):
     assert "['images']" in message and "3 is not divisible by the 4 devices" in message and "pad it to 4" in message
 
 
+def test_process_local_feeding_and_batch_coupled_collectives(runs):
+    _, results = runs
+    four, _ = _load(results["four"])
+    assert four["local_batch_equal"] and four["local_batch_shards"] == [0, 2, 4, 6]
+    assert four["coupled_error"] < 1e-6     # the psum over the vmap axis became a 4-device all-reduce
+
+
 def test_two_processes_equal_four_devices(runs):
     """2 processes x 2 CPU devices (jax.distributed on localhost) = 1 process x 4 devices, bit for bit.
 
@@ -284,6 +330,9 @@ def test_two_processes_equal_four_devices(runs):
         p = info[1][0]["runs"][solver]["placement"][0]["images"]   # process 1 holds rows 2 and 3
         assert p == {"devices": 4, "replicated": False, "shards": [[[1, 32, 32, 3], [2]], [[1, 32, 32, 3], [3]]]}
     assert "wrote " in logs[0] and "wrote " not in logs[1]
+    for i, (facts, _) in enumerate(info):    # process i fed only rows [4i, 4i + 4) of 8
+        assert facts["local_batch_equal"] and facts["local_batch_shards"] == [4 * i, 4 * i + 2]
+        assert facts["coupled_error"] < 1e-6
     assert len(os.listdir(os.path.join(workdir, "out_4_2"))) == len(RUNS)   # one run directory per run, not per process
 
 
