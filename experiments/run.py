@@ -140,7 +140,8 @@ def batch_fn_for(config, module, operators, noise, mesh):
     fields = json.loads(config.to_json_best_effort(sort_keys=True))
     for key in ("name", "source", "output", "data"):
         fields.pop(key, None)
-    key = (json.dumps(fields, sort_keys=True), repr(module), operators.per_image, tuple(d.id for d in mesh.devices.flat))
+    devices = tuple(d.id for d in mesh.devices.flat)
+    key = (json.dumps(fields, sort_keys=True), repr(module), operators.per_image, devices)
     if key not in _BATCH_FNS:
         _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise, mesh)
     return _BATCH_FNS[key]
@@ -268,7 +269,8 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     params = sharding.replicate(mesh, params)
     shared_operator = None if operators.per_image else sharding.replicate(mesh, operators.batch([]))
     compile_s = sample_s = 0.0
-    with tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not (progress and writes)) as bar:
+    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not (progress and writes))
+    with bar:
         for start in range(0, len(todo), bs):
             chunk = todo[start:start + bs]
             batch = next(batches([ex for _, ex in chunk], bs))
@@ -286,9 +288,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
             if "finite" in out["diagnostics"] and not np.all(out["diagnostics"]["finite"]):
                 from jaxinv.solvers.spgd import check_finite
                 check_finite(out["diagnostics"])
-            bar.update(len(chunk))
-            bar.set_postfix(img_per_s=f"{len(chunk) / elapsed:.2f}", residual=f"{float(out['residual'].mean()):.4g}")
-            if not writes:
+            if not writes:      # its bar is disabled too
                 continue
             with open(metrics_path, "a", newline="") as f:
                 writer = None
@@ -302,6 +302,8 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
                         if f.tell() == 0:
                             writer.writeheader()
                     writer.writerow(row)
+            bar.update(len(chunk))
+            bar.set_postfix(img_per_s=f"{len(chunk) / elapsed:.2f}", residual=f"{float(out['residual'].mean()):.4g}")
     if not writes:
         return None
     rows = read_rows(metrics_path)

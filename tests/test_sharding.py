@@ -135,7 +135,8 @@ def _ggdm_history():
     hist, v_step = ggdm.run_one(GGDM_SETTINGS, problem, schedule, eps_fn, params, "v2", 0.2)
     keys = placed[0]
     return hist, {"compiled": v_step._cache_size(), "keys_shape": list(keys.shape),
-                  "keys_devices": len(keys.sharding.device_set), "keys_rows": [s.data.shape[0] for s in keys.addressable_shards]}
+                  "keys_devices": len(keys.sharding.device_set),
+                  "keys_rows": [s.data.shape[0] for s in keys.addressable_shards]}
 
 
 def _child_ggdm(result_path):
