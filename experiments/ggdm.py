@@ -20,6 +20,7 @@ import numpy as np
 from absl import app
 from ml_collections import config_flags
 
+from jaxinv import sharding
 from jaxinv.reward.algorithms import make_round_step
 from jaxinv.reward.guidance import GuidanceConfig
 from jaxinv.reward.schedule import make_schedule
@@ -89,24 +90,36 @@ def get_score(s, problem, sched, out_dir):
 
 
 def run_one(s, problem, sched, eps_fn, params, version, delta):
-    """All seeds of one (version, δ) as one jitted vmap over keys; returns {metric: (R+1, S)}."""
+    """All seeds of one (version, δ) as one jitted vmap over keys; returns {metric: (R+1, S)}.
+
+    The seed axis is split over the local devices (`jaxinv.sharding`); when S is not a multiple of
+    the device count, repeats of the last seed fill the axis and are dropped from the results.
+    """
     ft = s["finetune"]
     cfg = GuidanceConfig(version, s["sigma"], s["beta_coef"], s["beta"] if s["beta"] > 0 else None)
     init, step = make_round_step(eps_fn, sched, cfg, problem.reward, problem.ratio, delta, s["batch"], problem.dim,
                                  finetune_lr=ft["lr"] if ft["enabled"] else None, ft_start_round=ft["start_round"],
                                  ft_rounds=ft["rounds"] if ft["rounds"] >= 0 else None, top_k=s["top_k"])
-    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(s["seeds"]))
+    mesh = sharding.data_mesh(jax.local_devices())
+    num_seeds = len(s["seeds"])
+    seeds = tuple(s["seeds"]) + (s["seeds"][-1],) * (sharding.padded_batch_size(num_seeds, mesh) - num_seeds)
+    keys = sharding.shard_batch(mesh, np.asarray(jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))))
+    rows = sharding.batch_sharding(mesh)       # every output (state, metrics) leads with the seed axis
     per_seed = ft["enabled"]      # Algorithm 2: every seed fine-tunes its own copy of the network
-    v_init = jax.jit(jax.vmap(init, in_axes=(0 if per_seed else None, 0)))
+    v_init = jax.jit(jax.vmap(init, in_axes=(0 if per_seed else None, 0)), out_shardings=rows)
     if per_seed:
-        params = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(s["seeds"]),) + a.shape), params)
+        params = sharding.shard_batch(mesh, jax.tree_util.tree_map(
+            lambda a: np.broadcast_to(np.asarray(a), (len(seeds),) + a.shape), params))
+    else:
+        params = sharding.replicate(mesh, params)
     state, m = v_init(params, keys)
     if not per_seed:      # Algorithm 1: one shared network, passed as an argument (not baked into the HLO)
         state = state._replace(params=None)
-        v_step = jax.jit(jax.vmap(lambda st, p, k: _drop_params(step(st._replace(params=p), k)), in_axes=(0, None, None)))
+        v_step = jax.jit(jax.vmap(lambda st, p, k: _drop_params(step(st._replace(params=p), k)), in_axes=(0, None, None)),
+                         out_shardings=rows)
         shared = (params,)
     else:
-        v_step = jax.jit(jax.vmap(step, in_axes=(0, None)))
+        v_step = jax.jit(jax.vmap(step, in_axes=(0, None)), out_shardings=rows)
         shared = ()
     hist = [m]
     from tqdm.auto import tqdm
@@ -114,8 +127,9 @@ def run_one(s, problem, sched, eps_fn, params, version, delta):
     for k in bar:
         state, m = v_step(state, *shared, k)
         hist.append(m)
-        bar.set_postfix(reward=f"{float(jnp.mean(m.reward)):.3f}", ratio=f"{float(jnp.mean(m.ratio)):.3f}")
-    return {name: np.stack([np.asarray(getattr(h, name)) for h in hist]) for name in METRICS}, v_step
+        bar.set_postfix(reward=f"{float(jnp.mean(m.reward[:num_seeds])):.3f}",
+                        ratio=f"{float(jnp.mean(m.ratio[:num_seeds])):.3f}")
+    return {name: np.stack([np.asarray(getattr(h, name))[:num_seeds] for h in hist]) for name in METRICS}, v_step
 
 
 def _drop_params(out):

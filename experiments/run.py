@@ -27,7 +27,7 @@ from ml_collections import ConfigDict, config_flags
 from PIL import Image
 
 from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
-from jaxinv import build
+from jaxinv import build, sharding
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.io.run_dir import to_uint8
@@ -136,19 +136,25 @@ def start_run(config, resume):
 _BATCH_FNS: dict = {}
 
 
-def batch_fn_for(config, module, operators, noise):
+def batch_fn_for(config, module, operators, noise, mesh):
     """`make_batch_fn`, reused within a process for configs that differ only in data, output or names."""
     fields = json.loads(config.to_json_best_effort(sort_keys=True))
     for key in ("name", "source", "output", "data"):
         fields.pop(key, None)
-    key = (json.dumps(fields, sort_keys=True), repr(module))
+    devices = tuple(d.id for d in mesh.devices.flat)
+    key = (json.dumps(fields, sort_keys=True), repr(module), operators.per_image, devices)
     if key not in _BATCH_FNS:
-        _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise)
+        _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise, mesh)
     return _BATCH_FNS[key]
 
 
-def make_batch_fn(config, module, operators, noise):
-    """jit(vmap): (params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics)."""
+def make_batch_fn(config, module, operators, noise, mesh):
+    """jit(vmap): (params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics).
+
+    Data parallel over `mesh` (`jaxinv.sharding`): images, indices, per-image operators and every
+    output are split along the batch axis; params and a shared operator are replicated. B must be
+    a multiple of the device count.
+    """
     sample_one = build.make_sample_fn(config, module)
     base = jax.random.PRNGKey(int(config.seed))
     key_measure, key_sample = jax.random.split(base)
@@ -162,7 +168,12 @@ def make_batch_fn(config, module, operators, noise):
         return {"y": y, "samples": out["sample"], "residual": residual, "diagnostics": out["diagnostics"]}
 
     op_axis = 0 if operators.per_image else None
-    return jax.jit(jax.vmap(one, in_axes=(None, op_axis, 0, 0), axis_name=BATCH_AXIS))
+    batch_fn = jax.vmap(one, in_axes=(None, op_axis, 0, 0), axis_name=BATCH_AXIS)
+    rows, copies = sharding.batch_sharding(mesh), sharding.replicated_sharding(mesh)
+    # No donation: the inputs are a few images, far smaller than the sampler's activations, and
+    # none has an output of its shape to alias (y is smaller, samples carry the K axis).
+    return jax.jit(batch_fn, in_shardings=(copies, rows if operators.per_image else copies, rows, rows),
+                   out_shardings=rows)
 
 
 def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
@@ -195,7 +206,7 @@ def write_grid(run_dir, names, with_mean):
         save_grid(os.path.join(run_dir, "grid.png"), np.stack(tiles), columns=len(columns))
 
 
-def summarize(run_dir, config, rows, timings) -> dict:
+def summarize(run_dir, config, rows, timings, execution=None) -> dict:
     metrics = {}
     for key in rows[0] if rows else ():
         if key in ("name", "oracle_pick"):
@@ -209,15 +220,20 @@ def summarize(run_dir, config, rows, timings) -> dict:
         "recon": ("oracle best of N against the ground truth (NOT a blind estimate)" if config.eval.oracle_best_of_n
                   else "posterior sample 0"),
         "num_samples": int(config.eval.num_samples), "timings": timings,
-        "devices": [str(d) for d in jax.devices()], "versions": versions(),
+        "devices": [str(d) for d in jax.devices()], "execution": execution, "versions": versions(),
     }
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
 
 
-def execute(config, resume=None, num_samples=None, progress=True) -> str:
-    """Run (or finish) the experiment of `config`; returns the run directory."""
+def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
+    """Run (or finish) the experiment of `config`; returns the run directory (None on processes > 0).
+
+    The batch is split over every device (`jaxinv.sharding.data_mesh`): `data.batch_size` is
+    rounded up to a multiple of the device count. Multi-host: every process samples its rows and
+    process 0 alone writes files (`--resume` then needs the run directory on a shared filesystem).
+    """
     from tqdm import tqdm
 
     if config is None and resume is None:
@@ -231,30 +247,44 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
     if config is not None:
         examples = load_examples(config.data)     # fail on bad data before any model work
         module, params = build.load_model(config.model)
-    config, run_dir = start_run(config, resume)
+    writes = sharding.is_writer()
+    config, run_dir = start_run(config, resume) if writes or resume is not None else (config, None)
     if resume is not None:
         examples = load_examples(config.data)
         module, params = build.load_model(config.model)
-    metrics_path = os.path.join(run_dir, "metrics.csv")
-    done = {r["name"] for r in read_rows(metrics_path)}
+    metrics_path = None if run_dir is None else os.path.join(run_dir, "metrics.csv")
+    done = {r["name"] for r in read_rows(metrics_path)} if metrics_path else set()
     todo = [(i, ex) for i, ex in enumerate(examples) if ex.name not in done]
     for sub in ("label", "measurement", "recon") + (("mean", "std", "samples") if config.eval.num_samples > 1 else ()):
-        os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
+        if writes:
+            os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
 
+    mesh = sharding.data_mesh()
     operators = build.OperatorSource(config)
     noise = build.build_noise(config)
-    batch_fn = batch_fn_for(config, module, operators, noise)
+    batch_fn = batch_fn_for(config, module, operators, noise, mesh)
     shape = build.image_shape(config)
-    bs = int(config.data.batch_size)
+    bs = sharding.padded_batch_size(int(config.data.batch_size), mesh)
+    execution = {**sharding.describe(mesh), "batch_size": bs, "per_device_batch": bs // mesh.size,
+                 "config_batch_size": int(config.data.batch_size)}
+    if progress and writes:
+        padded = f" (data.batch_size {config.data.batch_size} rounded up)" if bs != int(config.data.batch_size) else ""
+        print(f"sampling on {mesh.size} {execution['platform']} device(s), {execution['process_count']} process(es): "
+              f"batch {bs}{padded} = {bs // mesh.size} per device", file=sys.stderr)
+    params = sharding.replicate(mesh, params)
+    shared_operator = None if operators.per_image else sharding.replicate(mesh, operators.batch([]))
     compile_s = sample_s = 0.0
-    with tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not progress) as bar:
+    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not (progress and writes))
+    with bar:
         for start in range(0, len(todo), bs):
             chunk = todo[start:start + bs]
             batch = next(batches([ex for _, ex in chunk], bs))
             indices = [i for i, _ in chunk] + [chunk[-1][0]] * (bs - len(chunk))
             operator = operators.batch(indices)
+            placed_operator = sharding.shard_batch(mesh, operator) if operators.per_image else shared_operator
+            images, placed_indices = sharding.shard_batch(mesh, (batch.images, np.array(indices)))
             t0 = time.perf_counter()
-            out = jax.device_get(jax.block_until_ready(batch_fn(params, operator, batch.images, np.array(indices))))
+            out = sharding.to_host(jax.block_until_ready(batch_fn(params, placed_operator, images, placed_indices)))
             elapsed = time.perf_counter() - t0
             if start == 0:
                 compile_s = elapsed
@@ -263,6 +293,8 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
             if "finite" in out["diagnostics"] and not np.all(out["diagnostics"]["finite"]):
                 from jaxinv.solvers.spgd import check_finite
                 check_finite(out["diagnostics"])
+            if not writes:      # its bar is disabled too
+                continue
             with open(metrics_path, "a", newline="") as f:
                 writer = None
                 for b, name in enumerate(batch.names):
@@ -277,19 +309,26 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str:
                     writer.writerow(row)
             bar.update(len(chunk))
             bar.set_postfix(img_per_s=f"{len(chunk) / elapsed:.2f}", residual=f"{float(out['residual'].mean()):.4g}")
+    if not writes:
+        return None
     rows = read_rows(metrics_path)
     write_grid(run_dir, [r["name"] for r in rows[: int(config.output.grid_images)]], config.eval.num_samples > 1)
     n_timed = max(len(todo) - min(bs, len(todo)), 0)
     timings = {"first_batch_s (includes compilation)": compile_s, "sample_s": sample_s,
                "images_per_s (after the first batch)": (n_timed / sample_s) if sample_s > 0 else None,
                "images_this_invocation": len(todo)}
-    summarize(run_dir, config, rows, timings)
+    summarize(run_dir, config, rows, timings, execution)
     return run_dir
 
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
-    return run_cli(lambda: execute(*parse(argv)))
+
+    def job():
+        sharding.initialize_distributed()
+        return execute(*parse(argv))
+
+    return run_cli(job)
 
 
 def run_cli(job) -> int:
@@ -302,7 +341,8 @@ def run_cli(job) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {run_dir}")
+    if run_dir is not None:
+        print(f"wrote {run_dir}")
     return 0
 
 

@@ -6,6 +6,9 @@ import json
 import os
 from typing import Any
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 PARAMS_SUBDIR = "params"
@@ -30,7 +33,7 @@ def save_params(directory: str | os.PathLike, params: Any, model_config: dict) -
 
 
 def load_params(directory: str | os.PathLike) -> tuple[Any, dict]:
-    """Reads back `(params, model_config)` written by `save_params` (numpy leaves, no torch)."""
+    """Reads back `(params, model_config)` written by `save_params` (arrays on the default device, no torch)."""
     directory = os.path.abspath(os.fspath(directory))
     config_path = os.path.join(directory, CONFIG_FILE)
     params_path = os.path.join(directory, PARAMS_SUBDIR)
@@ -41,5 +44,8 @@ def load_params(directory: str | os.PathLike) -> tuple[Any, dict]:
     with open(config_path) as f:
         model_config = json.load(f)
     with ocp.StandardCheckpointer() as checkpointer:
-        params = checkpointer.restore(params_path)
-    return params, model_config
+        # Through numpy: restoring onto the saved (one-device) sharding fails in a multi-process
+        # run (orbax: topology mismatch); callers place the arrays (`jaxinv.sharding.replicate`).
+        saved = checkpointer.metadata(params_path).item_metadata
+        params = checkpointer.restore(params_path, jax.tree.map(lambda m: np.empty(m.shape, m.dtype), saved))
+    return jax.tree.map(jnp.asarray, params), model_config

@@ -1,0 +1,407 @@
+"""Data-parallel runs (jaxinv.sharding): the same images on 4 devices, 2 processes and 1 device.
+
+Several devices need XLA_FLAGS before jax is imported, so each run is a subprocess executing this
+file (`python tests/test_sharding.py run ...`): it runs experiments.run on a tiny random ADM and
+records every batch's raw float outputs and how its inputs were placed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGES = ("a", "b", "c", "d")
+# (preset, solver-specific overrides): a shared operator (DPS SR) and per-image masks (CoDPS+ inpainting)
+RUNS = {"dps": ("configs/ffhq/dps_sr4.py", ["--config.diffusion.respacing=4", "--config.data.batch_size=4"]),
+        "codps_plus": ("configs/ffhq/codps_plus_inpaint_random.py",
+                       ["--config.diffusion.respacing=ddim4", "--config.data.batch_size=2"])}
+
+
+# ---------------------------------------------------------------- child process
+def _child_run(workdir, result_path):
+    import jax
+    import jax.numpy as jnp
+    from PIL import Image
+
+    from experiments import run as runner
+    from jaxinv import sharding
+    from jaxinv.checkpoint import save_params
+    from jaxinv.models.adm import ADMConfig, ADMUNet
+
+    tiny = ADMConfig(image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1,), learn_sigma=True,
+                     attention_resolutions=(), num_head_channels=16, use_scale_shift_norm=True, resblock_updown=True)
+    ckpt = os.path.join(workdir, "adm")
+    images = os.path.join(workdir, "images")
+    if jax.process_index() == 0 and not os.path.isdir(ckpt):
+        params = jax.jit(ADMUNet(tiny).init)(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.zeros((1,)))["params"]
+        save_params(ckpt, params, tiny.to_dict())
+        os.makedirs(images)
+        rng = np.random.default_rng(0)
+        for name in IMAGES:
+            Image.fromarray(np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8)).save(
+                os.path.join(images, f"{name}.png"))
+
+    def placement(x):
+        return {"devices": len(x.sharding.device_set), "replicated": bool(x.sharding.is_fully_replicated),
+                "shards": sorted([list(s.data.shape), [sl.start or 0 for sl in s.index][:1]]
+                                 for s in x.addressable_shards)}
+
+    records = []
+    make = runner.make_batch_fn
+
+    def recording_make_batch_fn(*args, **kwargs):
+        fn = make(*args, **kwargs)
+
+        def recorded(params, operator, images, indices):
+            out = fn(params, operator, images, indices)
+            records.append({"params": placement(jax.tree.leaves(params)[0]),
+                            "operator": [placement(a) for a in jax.tree.leaves(operator)],
+                            "images": placement(images), "indices": placement(indices),
+                            "out": sharding.to_host(out), "index": np.asarray(sharding.to_host(indices))})
+            return out
+
+        return recorded
+
+    runner.make_batch_fn = recording_make_batch_fn
+    result = {"process_index": jax.process_index(), "runs": {}}
+    arrays = {}
+    for solver, (preset, extra) in RUNS.items():
+        records.clear()
+        out_root = os.path.join(workdir, f"out_{jax.device_count()}_{jax.process_count()}")
+        argv = ["run", f"--config={preset}", f"--config.model.checkpoint_dir={ckpt}", f"--config.data.path={images}",
+                "--config.data.image_size=32", f"--config.output.root={out_root}", *extra]
+        assert runner.main(argv) == 0
+        samples = {int(i): r["out"]["samples"][b] for r in records for b, i in enumerate(r["index"])}
+        arrays[f"{solver}_samples"] = np.stack([samples[i] for i in range(len(IMAGES))])
+        arrays[f"{solver}_y"] = np.stack([{int(i): r["out"]["y"][b] for r in records
+                                           for b, i in enumerate(r["index"])}[i] for i in range(len(IMAGES))])
+        runs = [os.path.join(out_root, d, t) for d in os.listdir(out_root) if d.startswith(f"ffhq_{solver}_")
+                for t in os.listdir(os.path.join(out_root, d))] if sharding.is_writer() else []
+        result["runs"][solver] = {"run_dirs": runs, "batches": len(records),
+                                  "placement": [{k: r[k] for k in ("params", "operator", "images", "indices")}
+                                                for r in records]}
+    try:
+        sharding.shard_batch(sharding.data_mesh(), {"images": np.zeros((3, 2), np.float32)})
+    except ValueError as e:
+        result["indivisible_error"] = str(e)
+    mesh = sharding.data_mesh()
+    result["padded_3"] = sharding.padded_batch_size(3, mesh)
+    # each process feeding only its rows builds the same global array as feeding the whole batch
+    whole = np.arange(8 * 3, dtype=np.float32).reshape(8, 3)
+    local = sharding.shard_local_batch(mesh, whole[sharding.process_rows(mesh, 8)])
+    result["local_batch_equal"] = bool(np.array_equal(sharding.to_host(local), whole))
+    result["local_batch_shards"] = [s.index[0].start for s in local.addressable_shards]
+
+    # a batch-coupled vmap collective (DPS batch_norm) spans the devices: one norm over all rows
+    def coupled(x):
+        return x / jnp.sqrt(jax.lax.psum(jnp.sum(x ** 2), runner.BATCH_AXIS))
+
+    rows = sharding.batch_sharding(mesh)
+    fn = jax.jit(jax.vmap(coupled, axis_name=runner.BATCH_AXIS), in_shardings=rows, out_shardings=rows)
+    coupled_out = sharding.to_host(fn(sharding.shard_batch(mesh, whole)))
+    result["coupled_error"] = float(np.abs(coupled_out - whole / np.sqrt((whole ** 2).sum())).max())
+    np.savez(result_path + f".{jax.process_index()}.npz", **arrays)
+    with open(result_path + f".{jax.process_index()}.json", "w") as f:
+        json.dump(result, f)
+
+
+GGDM_SETTINGS = dict(sigma=0.1, beta_coef=1.0, beta=0.0, rounds=4, batch=4, top_k=4, seeds=(1234, 2345, 3456),
+                     finetune=dict(enabled=False, lr=1e-6, start_round=0, rounds=-1))
+
+
+def _ggdm_history():
+    """experiments.ggdm.run_one (Algorithm 1, G_loss, oracle score): {metric: (rounds + 1, seeds)}, seed placement."""
+    import jax
+
+    from experiments import ggdm
+    from jaxinv.reward.schedule import make_schedule
+    from jaxinv.reward.simulations import make_problem
+    from jaxinv.reward.training import build_score
+
+    placed = []
+    shard_batch = ggdm.sharding.shard_batch
+    ggdm.sharding.shard_batch = lambda mesh, tree: placed.append(shard_batch(mesh, tree)) or placed[-1]
+    problem = make_problem("linear_latent", "quadratic_theta2",
+                           os.path.join(ggdm.DATA_DIR, "linear_latent_hyperparameters.npz"))
+    schedule = make_schedule(20)
+    eps_fn, params = build_score("oracle", schedule, 64, None, A=problem.A)
+    hist, v_step = ggdm.run_one(GGDM_SETTINGS, problem, schedule, eps_fn, params, "v2", 0.2)
+    keys = placed[0]
+    return hist, {"compiled": v_step._cache_size(), "keys_shape": list(keys.shape),
+                  "keys_devices": len(keys.sharding.device_set),
+                  "keys_rows": [s.data.shape[0] for s in keys.addressable_shards]}
+
+
+def _child_ggdm(result_path):
+    hist, facts = _ggdm_history()
+    np.savez(result_path + ".npz", **hist)
+    with open(result_path + ".json", "w") as f:
+        json.dump(facts, f)
+
+
+# ---------------------------------------------------------------- parent (pytest)
+def _env(devices, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "SLURM_", "OMPI_", "XLA_"))}
+    env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""), **extra)
+    return env
+
+
+def _spawn(workdir, tag, devices, **extra):
+    result = os.path.join(workdir, tag)
+    cmd = [sys.executable, os.path.abspath(__file__), "run", str(workdir), result]
+    return subprocess.Popen(cmd, cwd=ROOT, env=_env(devices, **extra), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True), result
+
+
+def _finish(proc, timeout=240):
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def _load(result, process=0):
+    with open(f"{result}.{process}.json") as f:
+        info = json.load(f)
+    return info, dict(np.load(f"{result}.{process}.npz"))
+
+
+def _png(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same two runs (DPS, CoDPS+) on 1 device, then on 4 devices of one process.
+
+    Made once per test session: under pytest-xdist the first worker runs them and the others
+    wait for its record (`done.json` in the session's shared temporary root).
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    workdir, done = root / "sharded_runs", root / "sharded_runs" / "done.json"
+    try:
+        os.makedirs(workdir)
+    except FileExistsError:
+        deadline = time.monotonic() + 900
+        while not done.exists():
+            assert time.monotonic() < deadline, "the sharded runs of another worker did not finish"
+            time.sleep(1)
+    else:
+        results = {}
+        try:
+            for tag, devices in (("one", 1), ("four", 4)):   # "one" first: it writes the checkpoint and images
+                proc, results[tag] = _spawn(workdir, tag, devices)
+                results[tag + "_log"] = _finish(proc)
+        except BaseException as e:
+            results = {"error": f"{type(e).__name__}: {e}"[-4000:]}
+            raise
+        finally:
+            done.write_text(json.dumps(results))
+    results = json.loads(done.read_text())
+    assert "error" not in results, results.get("error")
+    return workdir, results
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_four_devices_equal_one_device(runs):
+    """4 devices match 1 device to float32 rounding; the 8-bit recon PNGs to at most one level.
+
+    Not bit for bit, and not because of cross-device reductions (rows never meet): XLA compiles a
+    different program for a (4 devices x 1 row) batch than for one device, and its algebraic
+    simplifier then rewrites the per-step scalar arithmetic and picks matmul/convolution kernels
+    differently (e.g. x * (1/y) folded into x / y in one program only), so a few results differ
+    in the last bit and drift to ~3e-5 after 4 steps through the network. Measured here: DPS y
+    <= 2e-7 (the SR downsampling matmul), samples <= 3e-5; CoDPS+ y exact, samples <= 4e-6; one
+    recon pixel in 3072 one level apart. Equal device layouts agree bit for bit
+    (`test_two_processes_equal_four_devices`), and so do repeated runs.
+    """
+    _, results = runs
+    one, one_arrays = _load(results["one"])
+    four, four_arrays = _load(results["four"])
+    for solver in RUNS:
+        y1, y4 = one_arrays[f"{solver}_y"], four_arrays[f"{solver}_y"]
+        s1, s4 = one_arrays[f"{solver}_samples"], four_arrays[f"{solver}_samples"]
+        assert s1.shape == (len(IMAGES), 1, 32, 32, 3) and np.isfinite(s1).all() and s1.std() > 0.1
+        np.testing.assert_allclose(y4, y1, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(s4, s1, rtol=0, atol=1e-4)
+        (dir1,), (dir4,) = one["runs"][solver]["run_dirs"], four["runs"][solver]["run_dirs"]
+        differing = 0
+        for name in IMAGES:
+            for sub in ("label", "measurement"):
+                np.testing.assert_array_equal(_png(os.path.join(dir4, sub, f"{name}.png")),
+                                              _png(os.path.join(dir1, sub, f"{name}.png")))
+            r1, r4 = (_png(os.path.join(d, "recon", f"{name}.png")).astype(int) for d in (dir1, dir4))
+            assert np.abs(r4 - r1).max() <= 1
+            differing += int((r4 != r1).sum())
+        assert differing <= 0.001 * len(IMAGES) * 32 * 32 * 3
+        rows1, rows4 = _csv(os.path.join(dir1, "metrics.csv")), _csv(os.path.join(dir4, "metrics.csv"))
+        assert [r["name"] for r in rows4] == [r["name"] for r in rows1] == list(IMAGES)
+        for r1, r4 in zip(rows1, rows4):
+            assert float(r4["psnr"]) == pytest.approx(float(r1["psnr"]), abs=1e-3)
+            assert float(r4["residual"]) == pytest.approx(float(r1["residual"]), rel=1e-5)
+        ex1 = json.load(open(os.path.join(dir1, "summary.json")))["execution"]
+        ex4 = json.load(open(os.path.join(dir4, "summary.json")))["execution"]
+        config_bs = int(RUNS[solver][1][-1].rsplit("=", 1)[1])
+        assert ex1 == {"num_devices": 1, "process_count": 1, "local_devices": 1, "mesh_axis": "data",
+                       "platform": "cpu", "batch_size": config_bs, "per_device_batch": config_bs,
+                       "config_batch_size": config_bs}
+        assert ex4 == {**ex1, "num_devices": 4, "local_devices": 4, "batch_size": 4, "per_device_batch": 1}
+    assert "batch 4 (data.batch_size 2 rounded up) = 1 per device" in results["four_log"]
+
+
+def test_inputs_sharded_over_four_devices(runs):
+    _, results = runs
+    four, _ = _load(results["four"])
+    row = lambda shape: [[[1, *shape], [i]] for i in range(4)]  # noqa: E731  (one row per device)
+    for solver in RUNS:
+        placements = four["runs"][solver]["placement"]
+        assert len(placements) == 1   # 4 images = one batch of 4 (CoDPS+: batch_size 2 rounded up)
+        p = placements[0]
+        assert p["images"] == {"devices": 4, "replicated": False, "shards": row([32, 32, 3])}
+        assert p["indices"] == {"devices": 4, "replicated": False, "shards": row([])}
+        assert p["params"]["devices"] == 4 and p["params"]["replicated"]
+        if solver == "codps_plus":     # per-image masks travel with their images
+            assert p["operator"] == [{"devices": 4, "replicated": False, "shards": row([32, 32, 1])}]
+        else:                          # the shared SR operator has no array leaves or is replicated
+            assert all(o["devices"] == 4 and o["replicated"] for o in p["operator"])
+    one, _ = _load(results["one"])
+    assert one["runs"]["codps_plus"]["batches"] == 2 and one["runs"]["dps"]["batches"] == 1
+    assert one["runs"]["dps"]["placement"][0]["images"]["devices"] == 1
+
+
+def test_indivisible_batch_is_refused(runs):
+    _, results = runs
+    four, _ = _load(results["four"])
+    assert four["padded_3"] == 4
+    message = four["indivisible_error"]
+    assert "['images']" in message and "3 is not divisible by the 4 devices" in message and "pad it to 4" in message
+
+
+def test_process_local_feeding_and_batch_coupled_collectives(runs):
+    _, results = runs
+    four, _ = _load(results["four"])
+    assert four["local_batch_equal"] and four["local_batch_shards"] == [0, 2, 4, 6]
+    assert four["coupled_error"] < 1e-6     # the psum over the vmap axis became a 4-device all-reduce
+
+
+def test_two_processes_equal_four_devices(runs):
+    """2 processes x 2 CPU devices (jax.distributed on localhost) = 1 process x 4 devices, bit for bit.
+
+    Only process 0 writes files; every process gets the gathered outputs.
+    """
+    workdir, results = runs
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    procs = [_spawn(workdir, "two", 2, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
+                    JAX_PROCESS_ID=str(i)) for i in range(2)]
+    logs = [_finish(p) for p, _ in procs]
+    four, four_arrays = _load(results["four"])
+    info = [_load(procs[0][1], i) for i in range(2)]
+    for solver in RUNS:
+        for _, arrays in info:
+            np.testing.assert_array_equal(arrays[f"{solver}_samples"], four_arrays[f"{solver}_samples"])
+            np.testing.assert_array_equal(arrays[f"{solver}_y"], four_arrays[f"{solver}_y"])
+        (dir2,), (dir4,) = info[0][0]["runs"][solver]["run_dirs"], four["runs"][solver]["run_dirs"]
+        assert info[1][0]["runs"][solver]["run_dirs"] == []
+        for name in IMAGES:
+            np.testing.assert_array_equal(_png(os.path.join(dir2, "recon", f"{name}.png")),
+                                          _png(os.path.join(dir4, "recon", f"{name}.png")))
+        with open(os.path.join(dir2, "metrics.csv")) as f2, open(os.path.join(dir4, "metrics.csv")) as f4:
+            assert f2.read() == f4.read()
+        ex = json.load(open(os.path.join(dir2, "summary.json")))["execution"]
+        assert (ex["num_devices"], ex["process_count"], ex["local_devices"], ex["batch_size"]) == (4, 2, 2, 4)
+        p = info[1][0]["runs"][solver]["placement"][0]["images"]   # process 1 holds rows 2 and 3
+        assert p == {"devices": 4, "replicated": False, "shards": [[[1, 32, 32, 3], [2]], [[1, 32, 32, 3], [3]]]}
+    assert "wrote " in logs[0] and "wrote " not in logs[1]
+    for i, (facts, _) in enumerate(info):    # process i fed only rows [4i, 4i + 4) of 8
+        assert facts["local_batch_equal"] and facts["local_batch_shards"] == [4 * i, 4 * i + 2]
+        assert facts["coupled_error"] < 1e-6
+    assert len(os.listdir(os.path.join(workdir, "out_4_2"))) == len(RUNS)   # one run directory per run, not per process
+
+
+def test_ggdm_seeds_over_four_devices_equal_one_device(tmp_path):
+    """experiments.ggdm: 3 seeds split over 4 devices (one repeat fills the axis) = the 1-device run."""
+    result = str(tmp_path / "ggdm")
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "ggdm", result], cwd=ROOT, env=_env(4),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    one, one_facts = _ggdm_history()          # this process: one device
+    _finish(proc)
+    four = dict(np.load(result + ".npz"))
+    with open(result + ".json") as f:
+        four_facts = json.load(f)
+    assert one_facts == {"compiled": 1, "keys_shape": [3, 2], "keys_devices": 1, "keys_rows": [3]}
+    assert four_facts == {"compiled": 1, "keys_shape": [4, 2], "keys_devices": 4, "keys_rows": [1, 1, 1, 1]}
+    for name, values in one.items():
+        assert four[name].shape == values.shape == (GGDM_SETTINGS["rounds"] + 1, 3)
+        # float32 rounding only (different compiled programs, as in test_four_devices_equal_one_device)
+        np.testing.assert_allclose(four[name], values, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert len(set(np.round(one["reward"][-1], 6))) == 3      # the seeds differ, so rows were not mixed up
+
+
+def test_initialize_distributed_is_a_noop_without_environment():
+    import jax
+
+    from jaxinv import sharding
+
+    assert sharding.initialize_distributed({}) is False
+    assert sharding.initialize_distributed({"SLURM_JOB_ID": "1", "SLURM_STEP_NODELIST": "n1", "SLURM_NTASKS": "1",
+                                            "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}) is False
+    assert not jax.distributed.is_initialized() and jax.process_count() == 1
+    assert sharding.distributed_launcher({}) is None
+    assert sharding.distributed_launcher({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2",
+                                          "JAX_PROCESS_ID": "1"}) == "env"
+    slurm = {"SLURM_JOB_ID": "7", "SLURM_STEP_NODELIST": "n[1-2]", "SLURM_NTASKS": "2", "SLURM_PROCID": "1",
+             "SLURM_LOCALID": "0"}
+    assert sharding.distributed_launcher(slurm) == "slurm"
+    assert sharding.distributed_launcher({k: v for k, v in slurm.items() if k != "SLURM_STEP_NODELIST"}) is None
+    assert sharding.distributed_launcher({"OMPI_MCA_orte_hnp_uri": "1.0;tcp://10.0.0.1:1",
+                                          "OMPI_COMM_WORLD_SIZE": "4"}) == "ompi"
+    with pytest.raises(ValueError, match="JAX_NUM_PROCESSES, JAX_PROCESS_ID missing"):
+        sharding.distributed_launcher({"JAX_COORDINATOR_ADDRESS": "h:1"})
+
+
+def test_padded_batch_size_and_one_device_mesh():
+    import jax
+
+    from jaxinv import sharding
+
+    assert [sharding.padded_batch_size(b, 4) for b in (1, 3, 4, 5, 8)] == [4, 4, 4, 8, 8]
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        sharding.padded_batch_size(0, 4)
+    mesh = sharding.data_mesh()
+    assert mesh.axis_names == ("data",) and mesh.size == jax.device_count()
+    tree = {"x": np.arange(6.0 * mesh.size).reshape(3 * mesh.size, 2)}
+    placed = sharding.shard_batch(mesh, tree)
+    np.testing.assert_array_equal(sharding.to_host(placed)["x"], tree["x"])
+    assert sharding.process_rows(mesh, 3 * mesh.size) == slice(0, 3 * mesh.size)
+    with pytest.raises(ValueError, match="scalar"):
+        sharding.shard_batch(mesh, {"s": np.float32(1.0)})
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["run"]:
+    sys.path.insert(0, ROOT)
+    from jaxinv.sharding import initialize_distributed
+
+    initialize_distributed()
+    _child_run(sys.argv[2], sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:2] == ["ggdm"]:
+    sys.path.insert(0, ROOT)
+    _child_ggdm(sys.argv[2])
