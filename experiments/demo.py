@@ -70,6 +70,7 @@ def run_config(demo, task: str, method: str, root: str):
     if weight_key in demo.weights:
         field = "lr" if method == "spgd" else "scale"
         setattr(c.solver, field, float(demo.weights[weight_key]))
+    c.eval.metrics = ("psnr", "ssim")   # LPIPS needs converted VGG16 weights (docs/metrics.md); FID needs thousands of images
     c.data.source = "image_folder"
     c.data.path = demo.image_dir
     c.data.image_size = int(demo.image_size)
