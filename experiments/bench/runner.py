@@ -113,10 +113,10 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
     if peer is not None and solver == "dps":
         physics = peer.peer.sr_physics(image_size)
         physics = physics.to(peer.device) if hasattr(physics, "to") else physics
-        y_t = peer.peer.deepinv_measurement(physics, batch, image_size, int(config.seed)).to(peer.device)
+        y_t = peer.peer.deepinv_measurement(physics, batch, image_size, int(config.seed), peer.device)
         # deepinv's DDPM solver evaluates the network at all but its last time step: steps + 1 of them
         # give the same number of guided network evaluations as ours.
-        dps, counter = peer.peer.make_deepinv_dps(peer.net, steps + 1, weight=float(cfg.solver.scale))
+        dps, counter = peer.peer.make_deepinv_dps(peer.net, steps + 1, float(cfg.solver.scale), peer.device)
         shape = (batch, 3, image_size, image_size)
         calls["deepinv DPS"] = peer.call(lambda: dps(y_t, physics, x_init=shape, seed=int(config.seed)))
         step = peer.peer.dps_step_fn(peer.net, physics, y_t, scale=float(cfg.solver.scale))

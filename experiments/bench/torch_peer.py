@@ -69,17 +69,17 @@ def sr_physics(image_size: int, factor: int = 4, sigma: float = 0.05):
                                      noise_model=dinv.physics.GaussianNoise(sigma))
 
 
-def make_deepinv_dps(net, num_steps: int, weight: float = 1.0):
+def make_deepinv_dps(net, num_steps: int, weight: float = 1.0, device: str = "cpu"):
     """`deepinv.sampling.DPS` (DDPM solver, VP schedule: the original algorithm's defaults) on `net`."""
     from deepinv.sampling import DPS
 
     denoiser = CountingDenoiser(net)
-    return DPS(denoiser=denoiser, num_steps=num_steps, weight=weight, solver="ddpm", device="cpu"), denoiser
+    return DPS(denoiser=denoiser, num_steps=num_steps, weight=weight, solver="ddpm", device=device), denoiser
 
 
-def deepinv_measurement(physics, batch: int, image_size: int, seed: int = 0):
+def deepinv_measurement(physics, batch: int, image_size: int, seed: int = 0, device: str = "cpu"):
     gen = torch.Generator().manual_seed(seed)
-    x = torch.rand((batch, 3, image_size, image_size), generator=gen)
+    x = torch.rand((batch, 3, image_size, image_size), generator=gen).to(device)
     return physics(x)
 
 
@@ -91,7 +91,7 @@ def dps_step_fn(net, physics, y, scale: float = 1.0):
 
     def step(x, t: int, noise):
         x = x.detach().requires_grad_(True)
-        tt = torch.full((x.shape[0],), t, dtype=torch.float32)
+        tt = torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)
         out = net.forward_diffusion(x, tt)
         eps, v = out[:, :3], out[:, 3:]
         a, a_prev = abar[t], abar[t - 1] if t > 0 else 1.0
