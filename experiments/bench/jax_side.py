@@ -134,3 +134,40 @@ def random_input(batch: int, image_size: int, seed: int = 0):
     x = rng.standard_normal((batch, image_size, image_size, 3)).astype(np.float32)
     t = np.full((batch,), 500.0, np.float32)
     return x, t
+
+
+def host_loop_sampler(config, module, op_axis):
+    """The same DPS/CoDPS+ sampler with the step loop on the host: one jitted (vmapped) step per call.
+
+    A diagnostic for the CPU: XLA's CPU runtime runs a while-loop body (lax.scan) markedly slower
+    than the same ops at the top level (docs/benchmarks.md), and this measures what that costs.
+    """
+    from jaxinv.diffusion import flax_eps_model, make_schedule
+    from jaxinv.solvers import sampling_xs
+
+    if config.solver.name == "spgd":
+        raise ValueError("the host-loop diagnostic covers the DDPM-family solvers (dps, codps_plus)")
+    d = config.diffusion
+    schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
+    shape = build.image_shape(config)
+
+    def one_step(params, operator, y, x, xs):
+        solver = build._diffusion_solver(config, flax_eps_model(module, params), schedule, operator, y, {})
+        return solver.step(x, xs)[0]
+
+    step = jax.jit(jax.vmap(one_step, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), donate_argnums=(3,))
+
+    @jax.jit
+    def start(keys):
+        def one(key):
+            key_start, key_steps = jax.random.split(key)
+            return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
+        return jax.vmap(one)(keys)
+
+    def run(params, operator, y, keys):
+        x, xs = start(keys)
+        for i in range(schedule.num_steps):
+            x = step(params, operator, y, x, jax.tree_util.tree_map(lambda a: a[:, i], xs))
+        return jax.block_until_ready(x)
+
+    return run

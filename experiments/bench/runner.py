@@ -109,6 +109,10 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
     compiled, compile_s = timed(lambda: fn.lower(params, operator, y, keys).compile())
     memory = jax_side.memory_analysis(compiled)
     calls = {"jax": lambda: _ready(compiled(params, operator, y, keys))}
+    if config.jax_host_loop and solver != "spgd":
+        host = jax_side.host_loop_sampler(cfg, module, op_axis)
+        _, host_compile_s = timed(lambda: host(params, operator, y, keys))
+        calls["jax host loop"] = lambda: host(params, operator, y, keys)
     torch_nfe = {}
     if peer is not None and solver == "dps":
         physics = peer.peer.sr_physics(image_size)
@@ -142,6 +146,9 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
                        xla_temp_mb=memory.get("temp_size_in_bytes", 0) / MB if memory else None,
                        gflops_per_s=(per_nfe_flops * nfe * batch / wall / 1e9) if per_nfe_flops else None,
                        device_peak_mb=(lambda b: b / MB if b else None)(jax_side.device_peak_bytes()))
+        elif impl == "jax host loop":  # compile_s: first call (compiles one step), not AOT
+            row.update(nfe=nfe, compile_s=host_compile_s, wall_s=wall, images_per_s=batch / wall,
+                       s_per_nfe=wall / nfe, s_per_image=wall / batch)
         elif impl == "deepinv DPS":
             n = torch_nfe[impl]
             row.update(nfe=n, wall_s=wall, images_per_s=batch / wall, s_per_nfe=wall / n, s_per_image=wall / batch)
