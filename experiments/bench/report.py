@@ -13,7 +13,7 @@ MEMORY_NOTE = ("peak_rss_growth_mb: growth of this process's resident set over t
                "temp buffer size of the compiled sampler (memory_analysis); device_peak_mb: the JAX device's "
                "peak_bytes_in_use where the backend keeps it (GPU, not the CPU client)")
 VERSIONED = ("jax", "jaxlib", "flax", "numpy", "torch", "deepinv", "ml_collections")
-COLUMNS = ("case", "dtype", "batch", "solver", "impl", "steps", "nfe", "compile_s", "first_call_s", "wall_s",
+COLUMNS = ("case", "dtype", "batch", "solver", "impl", "steps", "nfe", "compile_s", "wall_s",
            "images_per_s", "s_per_nfe", "s_per_image", "gflops_per_s", "mfu", "peak_rss_growth_mb", "xla_temp_mb",
            "device_peak_mb", "all_s")
 TORCH_DPS_PEERS = ("deepinv DPS", "torch DPS step loop")
