@@ -44,20 +44,19 @@ def one_line(row) -> str:
 
 
 def ratios(rows) -> list[dict]:
-    """JAX images/s over each PyTorch peer's, per (case, dtype, batch, solver)."""
+    """Each JAX figure's images/s over each PyTorch peer's, per (case, dtype, batch, solver)."""
     out = []
     groups = {}
     for r in rows:
         groups.setdefault((r["case"], r["dtype"], r["batch"], r["solver"]), []).append(r)
     for (case, dtype, batch, solver), group in groups.items():
-        jax_row = next((r for r in group if r["impl"] == "jax"), None)
-        if jax_row is None:
-            continue
-        for r in group:
-            if r["impl"] != "jax":
-                out.append({"case": case, "dtype": dtype, "batch": batch, "solver": solver, "peer": r["impl"],
-                            "jax_over_torch": jax_row["images_per_s"] / r["images_per_s"],
-                            "jax_s_per_nfe": jax_row["s_per_nfe"], "torch_s_per_nfe": r["s_per_nfe"]})
+        ours = [r for r in group if r["impl"].startswith("jax")]
+        peers = [r for r in group if not r["impl"].startswith("jax")]
+        for j in ours:
+            for r in peers:
+                out.append({"case": case, "dtype": dtype, "batch": batch, "solver": solver, "jax": j["impl"],
+                            "peer": r["impl"], "jax_over_torch": j["images_per_s"] / r["images_per_s"],
+                            "jax_s_per_nfe": j["s_per_nfe"], "torch_s_per_nfe": r["s_per_nfe"]})
     return out
 
 
@@ -68,7 +67,7 @@ def summarize(rows, config) -> dict:
         if r.get("gflops_per_s") and peak:
             r["mfu"] = r["gflops_per_s"] * 1e9 / peak
     table = ratios(rows)
-    head = [t for t in table if t["solver"] == "dps" and t["peer"] == "deepinv DPS"
+    head = [t for t in table if t["solver"] == "dps" and t["jax"] == "jax" and t["peer"] == "deepinv DPS"
             and t["case"] == config.cases[0] and t["dtype"] == config.dtypes[0]]
     headline = max(head, key=lambda t: t["batch"])["jax_over_torch"] if head else None
     return {"ratios": table, "jax_over_torch_dps": headline}
@@ -81,10 +80,10 @@ def markdown(rows, summary) -> str:
         lines.append("| " + " | ".join(_fmt(r.get(k)) for k in (
             "case", "dtype", "batch", "solver", "impl", "nfe", "compile_s", "wall_s", "images_per_s", "s_per_nfe",
             "gflops_per_s", "mfu", "peak_rss_growth_mb", "xla_temp_mb")) + " |")
-    lines += ["", "| case | dtype | batch | what | PyTorch peer | JAX/torch images/s | JAX s/NFE | torch s/NFE |",
-              "|" + "---|" * 8]
+    lines += ["", "| case | dtype | batch | what | JAX | PyTorch peer | JAX/torch images/s | JAX s/NFE | torch s/NFE |",
+              "|" + "---|" * 9]
     for t in summary["ratios"]:
-        lines.append("| " + " | ".join(_fmt(t[k]) for k in ("case", "dtype", "batch", "solver", "peer",
+        lines.append("| " + " | ".join(_fmt(t[k]) for k in ("case", "dtype", "batch", "solver", "jax", "peer",
                                                               "jax_over_torch", "jax_s_per_nfe", "torch_s_per_nfe")) + " |")
     eq = summary.get("equivalence", {})
     if eq:
