@@ -3,7 +3,9 @@
 config -> `load_model` (converted ADM) + `OperatorSource` (host-side masks/kernels, one per image
 where the seed draws one per image) + `build_noise` -> `make_sample_fn`: one jittable function
 `sample(params, operator, y, key) -> {"sample", "diagnostics"}` for ONE measurement, which the
-runner vmaps over a batch and over posterior samples.
+runner vmaps over a batch and over posterior samples. `sample(..., hparams)` takes the solver
+hyper-parameters of `TRACED_PARAMS` as (possibly traced) arrays, so a grid of settings is one more
+`jax.vmap` (experiments.sweep) instead of one compilation per setting.
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from jaxinv.solvers.spgd import spgd_solver, spgd_xs
 
 SOLVERS = ("dps", "codps", "codps_plus", "spgd")
 CLASSICAL = tuple(BASELINES)   # no network: bicubic, pseudo_inverse, wiener, mean_fill
+# Solver fields that enter the sampler only as arithmetic, so they may be traced arrays.
+TRACED_PARAMS = {"dps": ("scale",), "codps": ("scale",), "codps_plus": ("scale",), "spgd": ("lr",),
+                 **{name: () for name in CLASSICAL}}
 CONVERT_COMMAND = "python -m convert.adm --checkpoint {torch} --model-config {preset} --output {dir}"
 
 
@@ -114,16 +119,27 @@ class OperatorSource:
         return stack_operators([MotionBlur.from_kernel(self.shape, self._draws[i], padding) for i in indices])
 
 
-def _diffusion_solver(config, eps_model, schedule, operator, y):
+def check_hparams(solver: str, names) -> None:
+    """Raises unless every name is a traced hyper-parameter of `solver` (`TRACED_PARAMS`)."""
+    if solver not in TRACED_PARAMS:
+        raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS + CLASSICAL}")
+    bad = sorted(set(names) - set(TRACED_PARAMS[solver]))
+    if bad:
+        raise ValueError(f"solver {solver!r} cannot take {bad} as traced values; its traced hyper-parameters "
+                         f"are {list(TRACED_PARAMS[solver])} (others change the traced program: one run each)")
+
+
+def _diffusion_solver(config, eps_model, schedule, operator, y, hparams):
     s = config.solver
     diffusion = config.diffusion
+    scale = hparams.get("scale", float(s.scale))
     if s.name == "dps":
-        return dps_solver(eps_model, schedule, operator, y, scale=float(s.scale), var_type=diffusion.var_type,
+        return dps_solver(eps_model, schedule, operator, y, scale=scale, var_type=diffusion.var_type,
                           clip_denoised=bool(diffusion.clip_denoised), step_rule=s.step_rule,
                           noise_model="poisson" if config.noise.name == "poisson" else "gaussian",
                           batch_norm=bool(s.batch_norm))
     sigma = float(plain(config.noise.params).get("sigma", 0.0)) if config.noise.name == "gaussian" else 0.0
-    common = dict(noise_sigma=sigma, scale=float(s.scale), t_div=float(s.t_div), div_ratio=float(s.div_ratio),
+    common = dict(noise_sigma=sigma, scale=scale, t_div=float(s.t_div), div_ratio=float(s.div_ratio),
                   inv_var=float(s.inv_var), likelihood=s.likelihood, clip_denoised=bool(diffusion.clip_denoised))
     if s.name == "codps":
         return codps_solver(eps_model, schedule, operator, y, var_type=diffusion.var_type, **common)
@@ -139,15 +155,20 @@ def _classical_sample_fn(config):
         sigma = float(plain(config.noise.params)["sigma"])
         baseline = lambda operator, y: BASELINES["wiener"](operator, y, sigma)  # noqa: E731
 
-    def sample(params, operator, y, key):
+    def sample(params, operator, y, key, hparams=None):
         del params, key
+        check_hparams(name, dict(hparams or {}))
         return {"sample": baseline(operator, y), "diagnostics": {}}
 
     return sample
 
 
 def make_sample_fn(config, module):
-    """`sample(params, operator, y, key) -> {"sample", "diagnostics"}`: one posterior sample of one measurement.
+    """`sample(params, operator, y, key, hparams=None) -> {"sample", "diagnostics"}`: one posterior sample
+    of one measurement.
+
+    `hparams` (optional) overrides solver fields of `TRACED_PARAMS[solver]` with arrays that may be
+    traced (e.g. `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
 
     DPS/CoDPS/CoDPS+: x_T ~ N(0, I), then the respaced reverse process (noise per step from `key`).
     SPGD: x_0 = sigma_max N(0, I), then the annealing steps (deterministic after the start).
@@ -169,22 +190,28 @@ def make_sample_fn(config, module):
         schedule = annealing_schedule(int(a.num_steps), float(a.sigma_max), float(a.sigma_min), sigma_final=0.0,
                                       schedule=a.schedule, timestep=a.timestep)
         xs = spgd_xs(schedule, float(config.solver.lr), float(config.solver.lr_min_ratio))
+        unit_lrs = spgd_xs(schedule, 1.0, float(config.solver.lr_min_ratio))["lr"]
         sigma_start = float(schedule.sigma_steps[0])
 
-        def sample(params, operator, y, key):
+        def sample(params, operator, y, key, hparams=None):
+            hparams = dict(hparams or {})
+            check_hparams(name, hparams)
+            steps_xs = {**xs, "lr": hparams["lr"] * unit_lrs} if "lr" in hparams else xs
             denoiser = VPPrecond().denoiser(flax_eps_model(module, params, remat))
             solver = spgd_solver(denoiser, operator, y, num_inner=int(config.solver.num_inner),
                                  beta=float(config.solver.beta), variant=config.solver.variant)
-            return run(solver, sigma_start * jax.random.normal(key, shape), xs)
+            return run(solver, sigma_start * jax.random.normal(key, shape), steps_xs)
 
         return sample
 
     d = config.diffusion
     schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
 
-    def sample(params, operator, y, key):
+    def sample(params, operator, y, key, hparams=None):
+        hparams = dict(hparams or {})
+        check_hparams(name, hparams)
         eps_model = flax_eps_model(module, params, remat)
-        solver = _diffusion_solver(config, eps_model, schedule, operator, y)
+        solver = _diffusion_solver(config, eps_model, schedule, operator, y, hparams)
         key_start, key_steps = jax.random.split(key)
         return run(solver, jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape))
 

@@ -1,0 +1,14 @@
+"""CPU smoke benchmark (under 5 minutes on 2 cores): DPS only, the ffhq_10m layout at 64x64, batch 4."""
+from configs.bench.defaults import get_config as defaults
+
+
+def get_config():
+    c = defaults()
+    c.name = "bench_cpu_quick"
+    c.cases = ("ffhq_10m@64",)
+    c.batch_sizes = (4,)
+    c.solvers = ("dps",)
+    c.steps.dps = 5          # per-step cost is what is compared; 5 steps x 3 repeats is stable to a few %
+    c.repeats = 3
+    c.unet_repeats = 2
+    return c

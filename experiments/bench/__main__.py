@@ -1,0 +1,44 @@
+"""`python -m experiments.bench --config configs/bench/<name>.py [--config.batch_sizes='(1,2)']`.
+
+`xla_flags` of the config are appended to XLA_FLAGS before JAX starts (they must precede backend
+initialisation). The last line printed is `jax_over_torch_dps=<ratio>`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def parse(argv):
+    from absl import flags
+    from ml_collections import config_flags
+
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "bench config, e.g. configs/bench/cpu_quick.py", flag_values=fv,
+                                    sys_argv=list(argv))
+    fv(list(argv))
+    if fv.config is None:
+        raise ValueError("give --config configs/bench/<name>.py")
+    return fv.config
+
+
+def main(argv=None) -> int:
+    argv = sys.argv if argv is None else argv
+    try:
+        config = parse(argv)
+    except Exception as e:  # noqa: BLE001 - absl flag errors and a missing config read the same to a user
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if config.xla_flags:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + config.xla_flags).strip()
+    from experiments.bench.runner import execute
+
+    run_dir, summary = execute(config)
+    print(f"wrote {run_dir}")
+    ratio = summary["jax_over_torch_dps"]
+    print(f"jax_over_torch_dps={ratio:.3f}" if ratio is not None else "jax_over_torch_dps=nan")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

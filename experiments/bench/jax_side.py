@@ -1,0 +1,173 @@
+"""The JAX side of the benchmark: the ADM UNet with converted weights, and the jitted, vmapped samplers.
+
+`make_batch` is the one place where a batch (operator, measurements, keys) is built; a data-parallel
+mesh shards what it returns along the batch axis.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from configs.presets import preset
+from convert.adm import convert_state_dict
+from jaxinv import build
+from jaxinv.models.adm import ADMConfig, ADMUNet
+from jaxinv.solvers import BATCH_AXIS
+
+BENCH_SOLVERS = ("dps", "codps_plus", "spgd")
+
+
+def parse_case(case: str) -> tuple[str, int]:
+    """"ffhq_10m@64" -> ("ffhq_10m", 64): a guided-diffusion layout at an image size."""
+    layout, _, size = case.partition("@")
+    if not size.isdigit():
+        raise ValueError(f"bench case {case!r} must be LAYOUT@IMAGE_SIZE, e.g. 'ffhq_10m@64'")
+    return layout, int(size)
+
+
+def adm_config(layout: str, image_size: int) -> ADMConfig:
+    """The preset network applied to `image_size` inputs (attention at the same downsampling factors)."""
+    return ADMConfig.preset(layout).at_image_size(image_size)
+
+
+def module_and_params(layout: str, image_size: int, state_dict: dict, dtype: str = "float32", remat: bool = False):
+    """`ADMUNet` and the torch weights converted by `convert.adm` (strict: every key lands once)."""
+    config = adm_config(layout, image_size)
+    params = convert_state_dict(state_dict, config)
+    return ADMUNet(config, dtype=dtype, remat=remat), jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def unet_fns(module):
+    """jit'd `forward(params, x, t)` and `vjp(params, x, t, cotangent)` (gradient w.r.t. the input)."""
+    def forward(params, x, t):
+        return module.apply({"params": params}, x, t)
+
+    def vjp(params, x, t, cotangent):
+        _, pull = jax.vjp(lambda x: forward(params, x, t), x)
+        return pull(cotangent)[0]
+
+    return jax.jit(forward), jax.jit(vjp)
+
+
+def flop_count(fn, *args) -> float | None:
+    """XLA's FLOP estimate of one call (`lower(...).cost_analysis()`), counted once, not timed."""
+    try:
+        cost = fn.lower(*args).cost_analysis()
+    except Exception:  # noqa: BLE001 - some backends have no cost model; MFU is then omitted
+        return None
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0] if cost else None
+    return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def solver_config(solver: str, layout: str, image_size: int, steps: int, num_inner: int, dtype: str):
+    """The ffhq 4x super-resolution preset of `solver`, shortened to `steps` sampling steps."""
+    if solver not in BENCH_SOLVERS:
+        raise ValueError(f"unknown bench solver {solver!r}; expected one of {BENCH_SOLVERS}")
+    c = preset("ffhq", solver, "sr4")
+    c.model.preset, c.model.dtype = layout, dtype
+    c.data.image_size = image_size
+    if solver == "dps":
+        c.diffusion.respacing = str(steps)
+    elif solver == "codps_plus":
+        c.diffusion.respacing = f"ddim{steps}"
+    else:
+        c.annealing.num_steps, c.solver.num_inner = steps, num_inner
+    return c
+
+
+def network_evaluations(config) -> int:
+    """UNet evaluations per sample: one per step (DPS, CoDPS+), J per annealing step (SPGD)."""
+    if config.solver.name == "spgd":
+        return int(config.annealing.num_steps) * int(config.solver.num_inner)
+    respacing = str(config.diffusion.respacing)
+    return int(respacing[4:] if respacing.startswith("ddim") else respacing)
+
+
+def make_batch(config, batch_size: int, seed: int = 0):
+    """(operator, y (B, ...), keys (B, 2)): smooth random ground truths measured by the preset's operator."""
+    shape = build.image_shape(config)
+    operators = build.OperatorSource(config)
+    operator = operators.batch(list(range(batch_size)))
+    noise = build.build_noise(config)
+    key_x, key_noise, key_sample = jax.random.split(jax.random.PRNGKey(seed), 3)
+    coarse = jax.random.uniform(key_x, (batch_size, shape[0] // 8, shape[1] // 8, 3), minval=-1, maxval=1)
+    x = jax.image.resize(coarse, (batch_size, *shape), "linear")
+    op_axis = 0 if operators.per_image else None
+    y = jax.vmap(lambda op, x, k: noise.sample(k, op.forward(x)), in_axes=(op_axis, 0, 0))(
+        operator, x, jax.random.split(key_noise, batch_size))
+    return operator, y, jax.random.split(key_sample, batch_size), op_axis
+
+
+def sampler(config, module, op_axis):
+    """jit(vmap over the batch) of `build.make_sample_fn`: (params, operator, y, keys) -> samples."""
+    sample_one = build.make_sample_fn(config, module)
+
+    def batch(params, operator, y, keys):
+        return jax.vmap(lambda op, y, k: sample_one(params, op, y, k)["sample"], in_axes=(op_axis, 0, 0),
+                        axis_name=BATCH_AXIS)(operator, y, keys)
+
+    return jax.jit(batch)
+
+
+def memory_analysis(compiled) -> dict:
+    """XLA's buffer sizes of a compiled program (bytes), where the backend reports them."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # noqa: BLE001
+        return {}
+    if m is None:
+        return {}
+    return {k: int(getattr(m, k)) for k in ("temp_size_in_bytes", "argument_size_in_bytes", "output_size_in_bytes")
+            if hasattr(m, k)}
+
+
+def device_peak_bytes() -> int | None:
+    """`peak_bytes_in_use` of the first device (GPU); None on CPU, whose client keeps no such stats."""
+    stats = jax.devices()[0].memory_stats()
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+def random_input(batch: int, image_size: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, image_size, image_size, 3)).astype(np.float32)
+    t = np.full((batch,), 500.0, np.float32)
+    return x, t
+
+
+def host_loop_sampler(config, module, op_axis):
+    """The same DPS/CoDPS+ sampler with the step loop on the host: one jitted (vmapped) step per call.
+
+    A diagnostic for the CPU: XLA's CPU runtime runs a while-loop body (lax.scan) markedly slower
+    than the same ops at the top level (docs/benchmarks.md), and this measures what that costs.
+    """
+    from jaxinv.diffusion import flax_eps_model, make_schedule
+    from jaxinv.solvers import sampling_xs
+
+    if config.solver.name == "spgd":
+        raise ValueError("the host-loop diagnostic covers the DDPM-family solvers (dps, codps_plus)")
+    d = config.diffusion
+    schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
+    shape = build.image_shape(config)
+
+    def one_step(params, operator, y, x, xs):
+        solver = build._diffusion_solver(config, flax_eps_model(module, params), schedule, operator, y, {})
+        return solver.step(x, xs)[0]
+
+    step = jax.jit(jax.vmap(one_step, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), donate_argnums=(3,))
+
+    @jax.jit
+    def start(keys):
+        def one(key):
+            key_start, key_steps = jax.random.split(key)
+            return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
+        return jax.vmap(one)(keys)
+
+    def run(params, operator, y, keys):
+        x, xs = start(keys)
+        for i in range(schedule.num_steps):
+            x = step(params, operator, y, x, jax.tree_util.tree_map(lambda a: a[:, i], xs))
+        return jax.block_until_ready(x)
+
+    return run

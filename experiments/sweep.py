@@ -1,0 +1,234 @@
+"""Seeds x hyper-parameter grid in ONE compiled call:
+`python -m experiments.sweep --config configs/ffhq/dps_sr4.py --sweep.seeds=16 --sweep.grid='solver.scale=[0.1,0.3,1.0]'`.
+
+The grid's parameters are traced values (`jaxinv.build.TRACED_PARAMS`: DPS/CoDPS `scale`, SPGD
+`lr`), so the whole sweep is `jit(vmap_images(vmap_(setting, seed)(sample)))`: one trace, one
+compilation, one call, however many settings and seeds. Several keys (`'solver.scale=[..];...'`)
+give their Cartesian product. Seed k of image i uses the key of posterior sample k in
+`experiments.run` (`--num_samples`), and the measurement of image i is run's, so a setting's
+outputs are those of a run with that value. Writes into a fresh `output.root/<name>_sweep/<timestamp>`:
+config.json, sweep.csv (one row per setting, image and seed: PSNR, SSIM on the 8-bit images,
+residual ||y - A(x)||), summary.json (per-setting mean/std, traces, timings) and sweep.png.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import itertools
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
+
+from jaxinv import build
+from jaxinv.data import batches
+from jaxinv.io import fresh_run_dir
+from jaxinv.solvers import BATCH_AXIS
+
+
+def sweep_defaults() -> ml_collections.ConfigDict:
+    s = ml_collections.ConfigDict()
+    s.seeds = 4        # posterior samples (keys) per image and setting
+    s.grid = ""        # 'solver.scale=[0.1,0.3,1.0]'; ';' separates keys (Cartesian product)
+    s.metrics = ("psnr", "ssim")
+    return s
+
+
+def parse_grid(text: str, solver: str) -> dict[str, list[float]]:
+    """'solver.scale=[0.1,0.3]' -> {'scale': [0.1, 0.3]}; every key must be a traced parameter of `solver`."""
+    if not text.strip():
+        raise ValueError("give --sweep.grid='solver.<param>=[v1,v2,...]'")
+    grid = {}
+    for part in (p for p in text.split(";") if p.strip()):
+        key, sep, values = part.partition("=")
+        key = key.strip()
+        if not sep or not key.startswith("solver."):
+            raise ValueError(f"grid entry {part!r} must read solver.<param>=[v1,v2,...]")
+        try:
+            parsed = ast.literal_eval(values.strip())
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(f"grid values of {key} must be a list of numbers, got {values!r}") from e
+        parsed = list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+        if not parsed or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed):
+            raise ValueError(f"grid values of {key} must be a non-empty list of numbers, got {values!r}")
+        grid[key[len("solver."):]] = [float(v) for v in parsed]
+    build.check_hparams(solver, grid)
+    return grid
+
+
+def settings_of(grid: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """The Cartesian product as one float32 array per parameter, shape (S,)."""
+    names = list(grid)
+    rows = list(itertools.product(*(grid[n] for n in names)))
+    return {n: np.array([r[i] for r in rows], np.float32) for i, n in enumerate(names)}
+
+
+def make_sweep_fn(config, module, per_image_operator: bool, num_seeds: int):
+    """jit: (params, operator, images, indices, settings) -> dict(y (B,...), samples (S,B,K,...), residual (S,B,K)).
+
+    `settings` maps each traced parameter to an (S,) array. `trace_count()` says how often the
+    Python body was traced (1 for a whole sweep: no loop over seeds or settings).
+    """
+    sample_one = build.make_sample_fn(config, module)
+    noise = build.build_noise(config)
+    key_measure, key_sample = jax.random.split(jax.random.PRNGKey(int(config.seed)))
+    traces = [0]
+
+    def measure(operator, x, index):
+        return noise.sample(jax.random.fold_in(key_measure, index), operator.forward(x))
+
+    def per_image(params, operator, y, index, settings):
+        # Settings x seeds as ONE flat vmap axis (setting-major): nesting two vmaps here hits an XLA CPU
+        # crash (YNN transpose fusion, jaxlib 0.10.2) and the flat axis is what the batch looks like anyway.
+        num_settings = next(iter(settings.values())).shape[0]
+        keys = jax.random.split(jax.random.fold_in(key_sample, index), num_seeds)
+        flat_keys = jnp.tile(keys, (num_settings, 1))
+        flat_settings = {n: jnp.repeat(v, num_seeds) for n, v in settings.items()}
+        samples = jax.vmap(lambda key, h: sample_one(params, operator, y, key, h)["sample"])(flat_keys, flat_settings)
+        residual = jax.vmap(lambda s: jnp.linalg.norm(y - operator.forward(s)))(samples)
+        return (samples.reshape(num_settings, num_seeds, *samples.shape[1:]),
+                residual.reshape(num_settings, num_seeds))
+
+    op_axis = 0 if per_image_operator else None
+
+    def sweep(params, operator, images, indices, settings):
+        traces[0] += 1
+        y = jax.vmap(measure, in_axes=(op_axis, 0, 0))(operator, images, indices)
+        samples, residual = jax.vmap(per_image, in_axes=(None, op_axis, 0, 0, None), axis_name=BATCH_AXIS)(
+            params, operator, y, indices, settings)
+        return {"y": y, "samples": jnp.swapaxes(samples, 0, 1), "residual": jnp.swapaxes(residual, 0, 1)}
+
+    fn = jax.jit(sweep)
+    fn.trace_count = lambda: traces[0]
+    return fn
+
+
+def parse(argv):
+    argv = list(argv)
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "preset file, e.g. configs/ffhq/dps_sr4.py", flag_values=fv,
+                                    sys_argv=argv)
+    config_flags.DEFINE_config_dict("sweep", sweep_defaults(), "seeds and grid", flag_values=fv, sys_argv=argv)
+    fv(argv)
+    return fv.config, fv.sweep
+
+
+def metric_rows(config, sweep_cfg, names, labels, samples, residual, settings) -> list[dict]:
+    from experiments.run import image_metrics
+
+    rows = []
+    for s in range(samples.shape[0]):
+        setting = {n: float(v[s]) for n, v in settings.items()}
+        for b, name in enumerate(names):
+            for k in range(samples.shape[2]):
+                m = image_metrics(tuple(sweep_cfg.metrics), labels[b], samples[s, b, k])
+                rows.append({"setting": s, **setting, "image": name, "seed": k, **m,
+                             "residual": float(residual[s, b, k])})
+    return rows
+
+
+def summarize(rows, settings, metrics) -> list[dict]:
+    out = []
+    for s in range(len(next(iter(settings.values())))):
+        sel = [r for r in rows if r["setting"] == s]
+        entry = {"setting": s, **{n: float(v[s]) for n, v in settings.items()}}
+        for m in (*metrics, "residual"):
+            values = np.array([r[m] for r in sel])
+            entry[m] = {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
+        out.append(entry)
+    return out
+
+
+def plot(path, rows, settings, metrics) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(settings)
+    single = len(names) == 1
+    xs = settings[names[0]] if single else np.arange(len(next(iter(settings.values()))))
+    panels = (*metrics, "residual")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    for ax, m in zip(axes[0], panels):
+        per = [np.array([r[m] for r in rows if r["setting"] == s]) for s in range(len(xs))]
+        for x, v in zip(xs, per):
+            ax.scatter(np.full(v.shape, x), v, s=8, alpha=0.4, color="gray")
+        ax.errorbar(xs, [v.mean() for v in per], yerr=[v.std() for v in per], marker="o", capsize=3)
+        ax.set_xlabel(f"solver.{names[0]}" if single else "setting")
+        if single and np.all(xs > 0) and xs.max() / xs.min() >= 10:
+            ax.set_xscale("log")
+        ax.set_ylabel(m)
+        ax.set_title(f"{m}: mean ± std over seeds and images", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def execute(config, sweep_cfg, progress=True) -> str:
+    """Runs the sweep of `config` over `sweep_cfg.grid` and `sweep_cfg.seeds`; returns the run directory."""
+    from experiments.run import load_examples
+
+    if config is None:
+        raise ValueError("give --config configs/<dataset>/<solver>_<task>.py")
+    if int(sweep_cfg.seeds) < 1:
+        raise ValueError(f"sweep.seeds must be >= 1, got {sweep_cfg.seeds}")
+    if config.solver.name not in build.SOLVERS:
+        raise ValueError(f"unknown solver {config.solver.name!r}; expected one of {build.SOLVERS}")
+    grid = parse_grid(sweep_cfg.grid, config.solver.name)
+    settings = settings_of(grid)
+    examples = load_examples(config.data)
+    if not examples:
+        raise ValueError(f"no images in {config.data.path!r} (data.start..data.end)")
+    module, params = build.load_model(config.model)
+    run_dir = fresh_run_dir(config.output.root, f"{config.name}_sweep")
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"config": json.loads(config.to_json_best_effort()), "sweep": sweep_cfg.to_dict(),
+                   "grid": grid}, f, indent=2)
+
+    # The one place the batch is built (all images at once); a data mesh shards it on axis 0.
+    batch = next(batches(examples, len(examples)))
+    indices = np.arange(len(examples))
+    operators = build.OperatorSource(config)
+    operator = operators.batch(list(indices))
+    fn = make_sweep_fn(config, module, operators.per_image, int(sweep_cfg.seeds))
+    start = time.perf_counter()
+    compiled = fn.lower(params, operator, batch.images, indices, settings).compile()
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    out = jax.device_get(jax.block_until_ready(compiled(params, operator, batch.images, indices, settings)))
+    run_s = time.perf_counter() - start
+
+    rows = metric_rows(config, sweep_cfg, batch.names, batch.images, out["samples"], out["residual"], settings)
+    with open(os.path.join(run_dir, "sweep.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    metrics = tuple(sweep_cfg.metrics)
+    summary = {"name": config.name, "solver": config.solver.name, "grid": grid, "seeds": int(sweep_cfg.seeds),
+               "images": list(batch.names), "per_setting": summarize(rows, settings, metrics),
+               "traces": fn.trace_count(), "compiled_calls": 1, "compile_s": compile_s, "run_s": run_s,
+               "samples_per_s": out["samples"].shape[0] * out["samples"].shape[1] * out["samples"].shape[2] / run_s,
+               "metrics_on": "saved 8-bit images mapped to [0, 1] (label vs sample)"}
+    with open(os.path.join(run_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    plot(os.path.join(run_dir, "sweep.png"), rows, settings, metrics)
+    return run_dir
+
+
+def main(argv=None) -> int:
+    from experiments.run import run_cli
+
+    argv = sys.argv if argv is None else argv
+    return run_cli(lambda: execute(*parse(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

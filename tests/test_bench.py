@@ -1,0 +1,48 @@
+"""The benchmark's PyTorch peer runs the same network: deepinv's DiffUNet, converted by convert.adm."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("deepinv")  # the `ref` extra
+
+from configs.bench.defaults import get_config  # noqa: E402
+from experiments.bench import jax_side, report, runner  # noqa: E402
+
+
+def test_diffunet_and_admunet_agree_on_one_input():
+    config = get_config()
+    peer = runner.TorchPeer("ffhq_10m", 32, config, "float32")
+    module, params = jax_side.module_and_params("ffhq_10m", 32, peer.state_dict)
+    eq = runner.unet_equivalence(module, params, peer, 32, seed=0)
+    assert eq["shape"] == [1, 32, 32, 6]
+    # the re-drawn zero-initialised layers make the output non-trivial
+    assert eq["max_abs_output"] > 0.1
+    assert eq["max_abs_err"] < 1e-4 * max(1.0, eq["max_abs_output"])
+
+
+def test_bad_case_and_solver_names():
+    with pytest.raises(ValueError, match="LAYOUT@IMAGE_SIZE"):
+        jax_side.parse_case("ffhq_10m")
+    with pytest.raises(ValueError, match="unknown bench solver"):
+        jax_side.solver_config("ddrm", "ffhq_10m", 64, 4, 5, "float32")
+    from experiments.bench.torch_peer import build_diffunet
+
+    with pytest.raises(ValueError, match="no 'tiny' layout"):
+        build_diffunet("tiny")
+
+
+def test_ratios_and_headline():
+    rows = [dict(case="c@8", dtype="float32", batch=b, solver="dps", impl=impl, images_per_s=v, s_per_nfe=1 / v)
+            for b in (1, 4) for impl, v in (("jax", 2.0 * b), ("jax host loop", 3.0 * b), ("deepinv DPS", 1.0 * b),
+                                            ("torch DPS step loop", 4.0))]
+    config = get_config()
+    config.cases = ("c@8",)
+    summary = report.summarize(rows, config)
+    assert summary["jax_over_torch_dps"] == pytest.approx(2.0)
+    loop = [t for t in summary["ratios"] if t["jax"] == "jax" and t["peer"] == "torch DPS step loop" and t["batch"] == 4]
+    assert loop[0]["jax_over_torch"] == pytest.approx(2.0)
+    host = [t for t in summary["ratios"] if t["jax"] == "jax host loop" and t["peer"] == "deepinv DPS" and t["batch"] == 4]
+    assert host[0]["jax_over_torch"] == pytest.approx(3.0)
+    assert not [t for t in summary["ratios"] if t["peer"].startswith("jax")]
+    assert np.isfinite([t["jax_over_torch"] for t in summary["ratios"]]).all()

@@ -1,0 +1,132 @@
+"""experiments.sweep on a tiny random ADM: one trace for seeds x settings, equal to single-setting runs."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs.presets import preset
+from experiments import run as runner
+from experiments import sweep
+from jaxinv import build
+from jaxinv.checkpoint import save_params
+from jaxinv.models.adm import ADMConfig, ADMUNet
+
+TINY = ADMConfig(image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1,), learn_sigma=True,
+                 attention_resolutions=(), num_head_channels=16, use_scale_shift_norm=True, resblock_updown=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    params = jax.jit(ADMUNet(TINY).init)(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.zeros((1,)))["params"]
+    return save_params(tmp_path_factory.mktemp("adm") / "tiny", params, TINY.to_dict())
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        smooth = np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((4, 4, 1)))
+        Image.fromarray(smooth.astype(np.uint8)).save(d / f"{name}.png")
+    return d
+
+
+def _config(solver, task, ckpt, images, out, **solver_fields):
+    c = preset("ffhq", solver, task)
+    c.model.checkpoint_dir, c.data.path, c.data.image_size, c.output.root = str(ckpt), str(images), 32, str(out)
+    c.diffusion.respacing = "ddim3" if solver == "codps_plus" else "3"
+    c.annealing.num_steps, c.solver.num_inner = 2, 2
+    for k, v in solver_fields.items():
+        setattr(c.solver, k, v)
+    return c
+
+
+def _sweep_cfg(seeds, grid):
+    s = sweep.sweep_defaults()
+    s.seeds, s.grid = seeds, grid
+    return s
+
+
+@pytest.mark.parametrize("solver,task,param,values", [
+    ("dps", "sr4", "scale", [0.1, 0.3, 1.0]),
+    ("spgd", "gaussian_deblur", "lr", [0.5, 2.0]),
+])
+def test_sweep_is_one_call_equal_to_single_setting_runs(tiny_checkpoint, image_dir, tmp_path, solver, task, param,
+                                                         values):
+    config = _config(solver, task, tiny_checkpoint, image_dir, tmp_path)
+    seeds = 3
+    run_dir = sweep.execute(config, _sweep_cfg(seeds, f"solver.{param}={values}"))
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    assert summary["traces"] == 1 and summary["compiled_calls"] == 1
+    with open(os.path.join(run_dir, "sweep.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(values) * 2 * seeds
+    assert os.path.isfile(os.path.join(run_dir, "sweep.png"))
+
+    # The same function, called directly, against separate runs of experiments.run's batch function
+    # (config value = the setting, eval.num_samples = seeds): seed k is run's posterior sample k.
+    module, params = build.load_model(config.model)
+    examples = runner.load_examples(config.data)
+    images = np.stack([ex.image for ex in examples])
+    indices = np.arange(len(examples))
+    operators = build.OperatorSource(config)
+    operator = operators.batch(list(indices))
+    fn = sweep.make_sweep_fn(config, module, operators.per_image, seeds)
+    out = fn(params, operator, images, indices, {param: np.array(values, np.float32)})
+    assert fn.trace_count() == 1
+    for s, value in enumerate(values):
+        single = config.copy_and_resolve_references()
+        setattr(single.solver, param, value)
+        single.eval.num_samples = seeds
+        ref = runner.make_batch_fn(single, module, operators, build.build_noise(single))(params, operator, images, indices)
+        np.testing.assert_allclose(out["samples"][s], ref["samples"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(out["residual"][s], ref["residual"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out["y"], ref["y"], rtol=0, atol=0)
+        # the CSV's metrics are those of the returned samples
+        for b, ex in enumerate(examples):
+            for k in range(seeds):
+                (row,) = [r for r in rows if int(r["setting"]) == s and r["image"] == ex.name and int(r["seed"]) == k]
+                m = runner.image_metrics(("psnr", "ssim"), images[b], np.asarray(ref["samples"][b, k]))
+                assert float(row["psnr"]) == pytest.approx(m["psnr"], abs=0.05)
+                assert float(row[param]) == pytest.approx(value)
+    # different settings give different samples (the traced value is really used)
+    assert not np.allclose(out["samples"][0], out["samples"][-1])
+
+
+def test_sweep_rejects_untraced_and_bad_grids(tiny_checkpoint, image_dir, tmp_path, capsys):
+    config = _config("dps", "sr4", tiny_checkpoint, image_dir, tmp_path)
+    with pytest.raises(ValueError, match="cannot take \\['t_div'\\]"):
+        sweep.execute(config, _sweep_cfg(2, "solver.t_div=[1,2]"))
+    with pytest.raises(ValueError, match="solver.<param>"):
+        sweep.parse_grid("scale=[1,2]", "dps")
+    with pytest.raises(ValueError, match="list of numbers"):
+        sweep.parse_grid("solver.scale=['a']", "dps")
+    with pytest.raises(ValueError, match="unknown solver"):
+        build.check_hparams("ddrm", {"scale": 1.0})
+    bad = config.copy_and_resolve_references()
+    bad.solver.name = "ddrm"
+    with pytest.raises(ValueError, match="unknown solver"):
+        sweep.execute(bad, _sweep_cfg(2, "solver.scale=[1]"))
+    assert not os.path.exists(tmp_path / "ffhq_dps_sr4_sweep")
+    # the command line: exit 1 with the message, no run directory
+    argv = ["sweep", "--config=configs/ffhq/dps_sr4.py", f"--config.model.checkpoint_dir={tiny_checkpoint}",
+            f"--config.data.path={image_dir}", "--config.data.image_size=32", f"--config.output.root={tmp_path}",
+            "--sweep.seeds=2", "--sweep.grid=solver.lr=[1.0]"]
+    assert sweep.main(argv) == 1
+    assert "cannot take ['lr']" in capsys.readouterr().err
+
+
+def test_sample_fn_rejects_untraced_override(tiny_checkpoint, image_dir, tmp_path):
+    config = _config("dps", "sr4", tiny_checkpoint, image_dir, tmp_path)
+    module, params = build.load_model(config.model)
+    sample = build.make_sample_fn(config, module)
+    op = build.OperatorSource(config).shared
+    with pytest.raises(ValueError, match="traced hyper-parameters are \\['scale'\\]"):
+        sample(params, op, jnp.zeros((8, 8, 3)), jax.random.PRNGKey(0), {"eta": 0.5})
