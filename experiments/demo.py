@@ -1,4 +1,4 @@
-"""The demo: `python -m experiments.demo [--config configs/demo.py] [--config.tasks=sr4 ...]`.
+"""The demo: `python -m experiments.demo [--config configs/demo.py[:full]] [--config.tasks=sr4 ...]`.
 
 For each task of the demo config, every diffusion solver and every classical baseline runs through
 `experiments.run` on the same measurements (same operator, same noise keys), each into its own run
@@ -74,6 +74,7 @@ def run_config(demo, task: str, method: str, root: str):
     c.data.source = "image_folder"
     c.data.path = demo.image_dir
     c.data.image_size = int(demo.image_size)
+    c.data.end = int(demo.num_images)
     c.data.batch_size = int(demo.batch_size)
     c.output.root = root
     return c

@@ -41,7 +41,7 @@ def test_demo_on_a_tiny_prior(tiny_prior, tmp_path):
         rows = list(csv.DictReader(f))
     methods = ["bicubic", "pseudo_inverse", "dps", "codps_plus"]
     assert sorted({r["method"] for r in rows}) == sorted(methods)
-    assert len(rows) == len(methods) * 4
+    assert len(rows) == len(methods) * c.num_images
     names = sorted({r["image"] for r in rows})
     run_dirs = {r["method"]: os.path.join(demo_dir, r["run_dir"]) for r in rows}
     op = make_operator("super_resolution", (32, 32, 3), scale=4)
@@ -81,7 +81,10 @@ def test_demo_rejects_unknown_tasks_and_solvers(tmp_path):
 def test_shipped_demo_files():
     c = demo_config.get_config()
     images = sorted(os.listdir(c.image_dir))
-    assert images == ["chelsea_0.png", "chelsea_1.png", "coffee_2.png", "coffee_3.png"]
+    assert images == ["0_chelsea.png", "1_coffee.png", "2_chelsea.png", "3_coffee.png"]
+    assert demo_config.get_config("full").num_images == 4 and c.num_images == 2
+    with pytest.raises(ValueError, match="unknown demo setting"):
+        demo_config.get_config("fast")
     assert all(Image.open(os.path.join(c.image_dir, n)).size == (64, 64) for n in images)
     if not os.path.isdir(c.prior_dir):
         pytest.skip("the demo prior is not in this checkout")
