@@ -96,9 +96,10 @@ def read_png(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), np.float32) / 127.5 - 1.0
 
 
-def versions() -> dict:
+def versions(names=VERSIONED) -> dict:
+    """Installed versions of the distributions `names` (None where absent)."""
     out = {}
-    for name in VERSIONED:
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

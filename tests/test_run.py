@@ -6,25 +6,14 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from experiments import run as runner
-from jaxinv.checkpoint import save_params
-from jaxinv.models.adm import ADMConfig, ADMUNet
 
-TINY = ADMConfig(image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1,), learn_sigma=True,
-                 attention_resolutions=(), num_head_channels=16, use_scale_shift_norm=True, resblock_updown=True)
 PRESET = "configs/ffhq/dps_sr4.py"
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    params = jax.jit(ADMUNet(TINY).init)(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.zeros((1,)))["params"]
-    return save_params(tmp_path_factory.mktemp("adm") / "tiny", params, TINY.to_dict())
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from jaxinv.checkpoint import save_params
 from jaxinv.metrics import LPIPS, activation_statistics, frechet_distance, load_lpips, load_statistics, save_statistics
 from jaxinv.metrics.lpips import MODEL_NAME as LPIPS_NAME
 from jaxinv.models.inception import MODEL_NAME as INCEPTION_NAME
-from tests.test_run import _argv, image_dir, tiny_checkpoint  # noqa: F401  (fixtures)
+from tests.test_run import _argv, image_dir  # noqa: F401  (fixture)
 
 
 def _run_dir(root):

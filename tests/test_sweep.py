@@ -15,17 +15,7 @@ from configs.presets import preset
 from experiments import run as runner
 from experiments import sweep
 from jaxinv import build
-from jaxinv.checkpoint import save_params
-from jaxinv.models.adm import ADMConfig, ADMUNet
 
-TINY = ADMConfig(image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1,), learn_sigma=True,
-                 attention_resolutions=(), num_head_channels=16, use_scale_shift_norm=True, resblock_updown=True)
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    params = jax.jit(ADMUNet(TINY).init)(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), jnp.zeros((1,)))["params"]
-    return save_params(tmp_path_factory.mktemp("adm") / "tiny", params, TINY.to_dict())
 
 
 @pytest.fixture(scope="module")

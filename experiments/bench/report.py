@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.metadata
 import json
 import os
 
@@ -20,13 +19,9 @@ TORCH_DPS_PEERS = ("deepinv DPS", "torch DPS step loop")
 
 
 def versions() -> dict:
-    out = {}
-    for name in VERSIONED:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    from experiments.run import versions as installed_versions
+
+    return installed_versions(VERSIONED)
 
 
 def _fmt(value, digits=3):

@@ -3,7 +3,6 @@ both frameworks, timed round-robin in this process; results go to a fresh run di
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 import jax
