@@ -22,6 +22,7 @@ from configs import defaults
 from configs.demo import SOLVER_FIELDS, TASKS
 from experiments import run as runner
 from jaxinv.io import fresh_run_dir
+from jaxinv.solvers.spgd import DivergenceError
 
 SOLVER_LABELS = {"dps": "DPS", "codps_plus": "CoDPS+", "spgd": "SPGD", "bicubic": "bicubic",
                  "pseudo_inverse": "pseudo-inverse", "wiener": "Wiener", "mean_fill": "mean fill"}
@@ -84,6 +85,9 @@ def summarize_table(results: dict) -> str:
     """Markdown: one row per (task, method), PSNR / SSIM mean ± std over the images."""
     lines = ["| task | method | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for (task, method), rows in results.items():
+        if isinstance(rows, str):
+            lines.append(f"| {task} | {SOLVER_LABELS[method]} | diverged | {rows} |")
+            continue
         psnr, ssim = (np.array([float(r[m]) for r in rows]) for m in ("psnr", "ssim"))
         lines.append(f"| {task} | {SOLVER_LABELS[method]} | {psnr.mean():.2f} ± {psnr.std():.2f} | "
                      f"{ssim.mean():.3f} ± {ssim.std():.3f} |")
@@ -101,7 +105,8 @@ def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, scale: in
         first = run_dirs[(task, methods[0])]
         for name in image_names:
             row = [os.path.join(first, sub, f"{name}.png") for sub in ("label", "measurement")]
-            row += [os.path.join(run_dirs[(task, m)], "recon", f"{name}.png") for m in methods]
+            row += [os.path.join(run_dirs[(task, m)], "recon", f"{name}.png") if (task, m) in run_dirs else None
+                    for m in methods]
             rows.append((f"{task}\n{name}", row))
     tile = Image.open(rows[0][1][0]).size[0] * scale
     pad, left, top = 4, 110, 20
@@ -113,6 +118,8 @@ def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, scale: in
         y = top + i * (tile + pad)
         draw.multiline_text((4, y + tile // 3), label, fill="black")
         for j, p in enumerate(paths):
+            if p is None:   # a diverged method: left blank
+                continue
             canvas.paste(Image.open(p).convert("RGB").resize((tile, tile), Image.NEAREST), (left + j * (tile + pad), y))
     canvas.save(path)
 
@@ -130,15 +137,21 @@ def execute(demo, progress: bool = True) -> tuple[str, str]:
             if progress:
                 print(f"[demo] {task}: {SOLVER_LABELS[method]}", flush=True)
             t0 = time.perf_counter()
-            run_dir = runner.execute(run_config(demo, task, method, demo_dir), progress=progress)
-            seconds[f"{task}_{method}"] = time.perf_counter() - t0
+            try:
+                run_dir = runner.execute(run_config(demo, task, method, demo_dir), progress=progress)
+            except DivergenceError as e:   # recorded in the table; the other methods still run
+                print(f"[demo] {task}: {SOLVER_LABELS[method]} diverged: {e}", file=sys.stderr)
+                results[(task, method)] = str(e)
+                continue
+            finally:
+                seconds[f"{task}_{method}"] = time.perf_counter() - t0
             run_dirs[(task, method)] = run_dir
             results[(task, method)] = runner.read_rows(os.path.join(run_dir, "metrics.csv"))
     with open(os.path.join(demo_dir, "results.csv"), "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["task", "method", "image", "psnr", "ssim", "residual", "run_dir"])
         for (task, method), rows in results.items():
-            for r in rows:
+            for r in rows if isinstance(rows, list) else ():
                 writer.writerow([task, method, r["name"], r["psnr"], r["ssim"], r["residual"],
                                  os.path.relpath(run_dirs[(task, method)], demo_dir)])
     table = summarize_table(results)
@@ -146,7 +159,7 @@ def execute(demo, progress: bool = True) -> tuple[str, str]:
         f.write(table + "\n")
     with open(os.path.join(demo_dir, "timings.json"), "w") as f:
         json.dump({"seconds_per_run (includes compilation)": seconds}, f, indent=2)
-    names = [r["name"] for r in next(iter(results.values()))]
+    names = [r["name"] for r in next(rows for rows in results.values() if isinstance(rows, list))]
     write_grid(os.path.join(demo_dir, "grid.png"), run_dirs, tasks, solvers, names)
     return demo_dir, table
 

@@ -91,6 +91,10 @@ def spgd_solver(denoiser, operator, y, num_inner: int = 5, beta: float = 0.9, va
     return Solver(init=lambda x: x, step=step, output=lambda x: x)
 
 
+class DivergenceError(ValueError):
+    """A sampler's iterate became NaN/inf."""
+
+
 def check_finite(diagnostics: dict) -> None:
     """Raise if any sample went NaN/inf (host side, after the jitted run); names the first annealing step."""
     finite = np.asarray(diagnostics["finite"])
@@ -98,5 +102,5 @@ def check_finite(diagnostics: dict) -> None:
         return
     steps = finite.reshape(-1, finite.shape[-1]) if finite.ndim > 1 else finite[None]
     first = int(np.argmax(~steps.all(axis=0)))
-    raise ValueError(f"SPGD: NaN/inf detected at annealing step {first} (of {finite.shape[-1]}); "
+    raise DivergenceError(f"SPGD: NaN/inf detected at annealing step {first} (of {finite.shape[-1]}); "
                      "consider decreasing the learning rate `lr`.")
