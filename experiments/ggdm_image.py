@@ -165,11 +165,7 @@ def execute(c, progress: bool = True):
     samples = np.stack(history)                                  # (R+1, S, B, H, W, C)
 
     # naive baseline: pixel gradient ascent from the unguided samples, matched in mean reward
-    flat0 = jnp.asarray(samples[0].reshape((-1,) + samples.shape[2:]))
-    xs, curve = jax.jit(lambda x: pixel_gradient_ascent(reward, x, c.naive.lr, c.naive.steps))(flat0)
-    curve = np.asarray(curve)
-    stop = int(np.argmin(np.abs(curve - rows[-1]["reward_mean"])))
-    naive = np.asarray(xs[stop]).reshape(samples.shape[1:])
+    naive, stop = naive_baseline(reward, samples[0], rows[-1]["reward_mean"], c.naive.lr, c.naive.steps)
     naive_row = dict(stats(jnp.asarray(naive)), ascent_steps=stop)
 
     _write_rounds(os.path.join(run_dir, "rounds.csv"), rows)
@@ -194,6 +190,15 @@ def execute(c, progress: bool = True):
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return run_dir, summary
+
+
+def naive_baseline(reward, z, target_reward: float, lr: float, steps: int):
+    """Pixel gradient ascent on z (S, B, H, W, C), stopped at the iterate whose mean reward is closest
+    to `target_reward`; returns (that iterate, its step count)."""
+    flat = jnp.asarray(z.reshape((-1,) + z.shape[2:]))
+    xs, curve = jax.jit(lambda x: pixel_gradient_ascent(reward, x, lr, steps))(flat)
+    stop = int(np.argmin(np.abs(np.asarray(curve) - target_reward)))
+    return np.asarray(xs[stop]).reshape(z.shape), stop
 
 
 def _write_rounds(path, rows):

@@ -19,6 +19,7 @@ from jaxinv.diffusion.denoisers import base_alphas_cumprod
 from jaxinv.diffusion.schedules import space_timesteps
 from jaxinv.models.adm import ADMConfig, ADMUNet
 from jaxinv.reward.image_guidance import ddpm_arrays, unguided_sample
+from jaxinv.reward.image_rewards import make_image_reward
 
 TINY = ADMConfig(image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1,), learn_sigma=False,
                  attention_resolutions=(), num_head_channels=16, use_scale_shift_norm=True)
@@ -97,14 +98,22 @@ def test_seed_vmap_is_one_compilation_and_equals_per_seed_sampling(gloss_run, ti
 def test_naive_ascent_is_the_closed_form_colour_shift(gloss_run):
     c, run_dir, summary = gloss_run
     data = np.load(os.path.join(run_dir, "samples.npz"))
-    k = summary["naive_ascent"]["ascent_steps"]
+    z0 = data["samples"][0]
+    red0 = float(z0[..., 0].mean())
     # ∇ channel_mean(0) = 1/(HW) on the red channel: k steps shift red by k·lr/(HW), nothing else
-    expected = data["samples"][0].copy()
-    expected[..., 0] += k * c.naive.lr / SIZE ** 2
+    shift = c.naive.lr / SIZE ** 2
+    naive, k = ggdm_image.naive_baseline(make_image_reward("channel_mean", 0), z0, red0 + 17.3 * shift,
+                                         c.naive.lr, c.naive.steps)
+    assert k == 17
+    expected = z0.copy()
+    expected[..., 0] += 17 * shift
+    np.testing.assert_allclose(naive, expected, atol=1e-5)
+    # the run's baseline is the same construction, matched to its last guided round
+    k = summary["naive_ascent"]["ascent_steps"]
+    assert k == int(np.argmin(np.abs(red0 + np.arange(c.naive.steps + 1) * shift - summary["final_reward"])))
+    expected = z0.copy()
+    expected[..., 0] += k * shift
     np.testing.assert_allclose(data["naive"], expected, atol=1e-5)
-    red0 = data["samples"][0][..., 0].mean()
-    steps = np.arange(c.naive.steps + 1)
-    assert k == int(np.argmin(np.abs(red0 + steps * c.naive.lr / SIZE ** 2 - summary["final_reward"])))
     rows = {r["samples"]: r for r in _csv(os.path.join(run_dir, "onprior.csv"))}
     assert float(rows["naive_ascent"]["reward_mean"]) == pytest.approx(float(data["naive"][..., 0].mean()), abs=1e-5)
 
