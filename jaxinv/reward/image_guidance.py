@@ -95,10 +95,12 @@ def fixed_target_eps(eps_fn: Callable, x, t, abar, g, bias, target, strength, ba
     return eps + sh * strength * grad
 
 
-def ddpm_sample(eps_with_guidance: Callable, arrays: DDPMArrays, x_T, noises):
+def ddpm_sample(eps_with_guidance: Callable, arrays: DDPMArrays, x_T, noises, clip_denoised: bool = False):
     """Ancestral DDPM over the kept steps, last to first; `eps_with_guidance(x, t, abar)` → ε̂′.
 
     noises (K, *x.shape), noises[k] at the k-th step from the noisiest; none added at the last.
+    `clip_denoised` clips the x̂₀ of the posterior mean to [−1, 1] (guided-diffusion's default for
+    image priors; the guidance terms themselves use the unclipped Tweedie x̂₀).
     """
     K = arrays.timesteps.shape[0]
 
@@ -107,6 +109,8 @@ def ddpm_sample(eps_with_guidance: Callable, arrays: DDPMArrays, x_T, noises):
         eps = eps_with_guidance(x, t, a)
         beta = 1.0 - a / ap
         x0 = (x - jnp.sqrt(1.0 - a) * eps) / jnp.sqrt(a)
+        if clip_denoised:
+            x0 = jnp.clip(x0, -1.0, 1.0)
         mean = beta * jnp.sqrt(ap) / (1 - a) * x0 + (1 - ap) * jnp.sqrt(1 - beta) / (1 - a) * x
         var = jnp.maximum(beta * (1 - ap) / (1 - a), 1e-20)
         return mean + jnp.where(last, 0.0, jnp.sqrt(var)) * noise, None
@@ -117,16 +121,22 @@ def ddpm_sample(eps_with_guidance: Callable, arrays: DDPMArrays, x_T, noises):
     return x
 
 
-def iterative_round(eps_fn, reward, arrays, z, delta, x_T, noises, version="v2", sigma=0.1, beta_coef=1.0):
+def unguided_sample(eps_fn: Callable, arrays: DDPMArrays, x_T, noises, clip_denoised: bool = False):
+    """The prior's own ancestral DDPM (no reward term), with the same noise layout as the guided rounds."""
+    return ddpm_sample(lambda x, t, a: eps_fn(x, jnp.full(x.shape[:1], t)), arrays, x_T, noises, clip_denoised)
+
+
+def iterative_round(eps_fn, reward, arrays, z, delta, x_T, noises, version="v2", sigma=0.1, beta_coef=1.0,
+                    clip_denoised: bool = False):
     """One round of the linearised-target scheme: g_i = ∇r(z_i), y_i = δ + ⟨g_i, z_i⟩, guided sample."""
     g = jax.vmap(jax.grad(reward))(z)
     y = delta + _bsum(g, z)
     return ddpm_sample(lambda x, t, a: guided_eps_images(eps_fn, x, t, a, g, y, version, sigma, beta_coef),
-                       arrays, x_T, noises)
+                       arrays, x_T, noises, clip_denoised)
 
 
 def fixed_target_round(eps_fn, reward, arrays, z, target, strength, x_T, noises, batch_coupled=False,
-                       first: bool = False):
+                       first: bool = False, clip_denoised: bool = False):
     """One round of the fixed-target scheme with the linear reward model built on the previous batch z
     (round 0, `first=True`, has g = 0, bias = 0: unguided). Returns the new batch."""
     if first:
@@ -137,4 +147,4 @@ def fixed_target_round(eps_fn, reward, arrays, z, target, strength, x_T, noises,
         gz = _bsum(g, z)
     bias = (r, gz) if batch_coupled else r - gz
     return ddpm_sample(lambda x, t, a: fixed_target_eps(eps_fn, x, t, a, g, bias, target, strength, batch_coupled),
-                       arrays, x_T, noises)
+                       arrays, x_T, noises, clip_denoised)
