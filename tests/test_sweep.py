@@ -14,7 +14,7 @@ from PIL import Image
 from configs.presets import preset
 from experiments import run as runner
 from experiments import sweep
-from jaxinv import build
+from jaxinv import build, sharding
 
 
 
@@ -75,7 +75,8 @@ def test_sweep_is_one_call_equal_to_single_setting_runs(tiny_checkpoint, image_d
         single = config.copy_and_resolve_references()
         setattr(single.solver, param, value)
         single.eval.num_samples = seeds
-        ref = runner.make_batch_fn(single, module, operators, build.build_noise(single))(params, operator, images, indices)
+        batch_fn = runner.make_batch_fn(single, module, operators, build.build_noise(single), sharding.data_mesh())
+        ref = batch_fn(params, operator, images, indices)
         np.testing.assert_allclose(out["samples"][s], ref["samples"], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(out["residual"][s], ref["residual"], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(out["y"], ref["y"], rtol=0, atol=0)
