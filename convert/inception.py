@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from convert.strict import ConversionError, map_state_dict, split_torch_key
+from convert.strict import map_state_dict, run_conversion, split_torch_key
 from jaxinv.models.inception import MODEL_NAME, inception_shapes
 
 DROPPED = ("fc.weight", "fc.bias", "num_batches_tracked")
@@ -62,13 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", required=True, help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid)")
     parser.add_argument("--output", required=True, help="new directory for the Flax checkpoint")
     args = parser.parse_args(argv)
-    try:
-        out = convert_checkpoint(args.weights, args.output)
-    except (FileNotFoundError, FileExistsError, ConversionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {out}")
-    return 0
+    return run_conversion(convert_checkpoint, args.weights, args.output)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from convert.strict import ConversionError, map_state_dict
+from convert.strict import ConversionError, map_state_dict, run_conversion
 from jaxinv.metrics.lpips import MODEL_NAME, lpips_shapes
 
 _FEATURE = re.compile(r"features\.(\d+)\.(weight|bias)")
@@ -88,13 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="lpips linear weights (lpips/weights/v0.1/vgg.pth); default: the installed lpips package's")
     parser.add_argument("--output", required=True, help="new directory for the Flax checkpoint")
     args = parser.parse_args(argv)
-    try:
-        out = convert_checkpoint(args.vgg16, args.lin, args.output)
-    except (FileNotFoundError, FileExistsError, ConversionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {out}")
-    return 0
+    return run_conversion(convert_checkpoint, args.vgg16, args.lin, args.output)
 
 
 if __name__ == "__main__":

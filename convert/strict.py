@@ -116,3 +116,16 @@ def map_state_dict(
     if problems:
         raise ConversionError(f"{what} does not match the model config:\n" + "\n".join(problems))
     return unflatten(produced)
+
+
+def run_conversion(convert, *args) -> int:
+    """`convert(*args) -> output dir` for a command line: prints where it wrote, or the error; exit status."""
+    import sys
+
+    try:
+        out = convert(*args)
+    except (FileNotFoundError, FileExistsError, ConversionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {out}")
+    return 0
