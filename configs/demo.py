@@ -43,7 +43,7 @@ SOLVER_FIELDS = {
 WEIGHTS = {   # dps / codps_plus: solver.scale; spgd: solver.lr (the sweep is in docs/demo.md)
     ("dps", "sr4"): 8.0, ("dps", "gaussian_deblur"): 8.0, ("dps", "inpaint_box"): 8.0,
     ("codps_plus", "sr4"): 0.3, ("codps_plus", "gaussian_deblur"): 0.2, ("codps_plus", "inpaint_box"): 0.4,
-    ("spgd", "sr4"): 10.0, ("spgd", "gaussian_deblur"): 1.0, ("spgd", "inpaint_box"): 2.5,
+    ("spgd", "sr4"): 10.0, ("spgd", "gaussian_deblur"): 1.0, ("spgd", "inpaint_box"): 0.5,
 }
 
 
