@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Solver switches; each solver reads only its own fields.
     c.solver = ml_collections.ConfigDict()
-    c.solver.name = "dps"          # dps | codps | codps_plus | spgd
+    c.solver.name = "dps"          # dps | codps | codps_plus | spgd, or a classical baseline: bicubic | pseudo_inverse | wiener | mean_fill
     c.solver.scale = 1.0           # dps, codps, codps_plus: guidance step size
     c.solver.step_rule = "code"    # dps: "code" (unsquared norm, the released code) | "paper" (Algorithm 1)
     c.solver.batch_norm = False    # dps: the code's norm over the whole batch (DPS issue #12); compatibility only
