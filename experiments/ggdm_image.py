@@ -25,7 +25,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
+from absl import app, flags
 from ml_collections import config_flags
 
 from jaxinv.diffusion.denoisers import base_alphas_cumprod
@@ -35,7 +35,6 @@ from jaxinv.reward.image_guidance import ddpm_arrays, fixed_target_round, iterat
 from jaxinv.reward.image_metrics import high_frequency_energy, pixel_gradient_ascent, renoised_eps_mse, saturation
 from jaxinv.reward.image_rewards import make_image_reward
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/ggdm/image_<preset>.py", lock_config=False)
 SCHEMES = ("iterative", "fixed_target")
 TRAIN_COMMAND = "python -m experiments.train --config configs/train/demo.py"
 
@@ -242,7 +241,7 @@ def final_line(summary) -> str:
 
 def main(argv):
     del argv
-    c = _CONFIG.value
+    c = flags.FLAGS.config
     if c is None:
         raise app.UsageError("--config configs/ggdm/image_<preset>.py is required")
     _, summary = execute(c)
@@ -250,4 +249,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # Defined here, not at import: experiments.ggdm defines the same global flag, and the tests import both.
+    config_flags.DEFINE_config_file("config", None, "configs/ggdm/image_<preset>.py", lock_config=False)
     app.run(main)
