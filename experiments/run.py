@@ -245,7 +245,6 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
         raise ValueError(f"eval.num_samples must be >= 1, got {config.eval.num_samples}")
     if config is not None:
         check_metrics(config)
-    if config is not None:
         examples = load_examples(config.data)     # fail on bad data before any model work
         module, params = build.load_model(config.model)
     writes = sharding.is_writer()
