@@ -84,6 +84,11 @@ def get_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 1              # posterior samples per measurement (> 1: mean and std images)
     c.eval.oracle_best_of_n = False     # pick the sample closest to the GROUND TRUTH (oracle; labelled as such)
 
+    # How the sampling steps run (jaxinv.execution): "scan" one lax.scan program, "host" one jitted
+    # step per call from Python (faster on XLA:CPU), "auto" host on the CPU and scan elsewhere.
+    c.execution = ml_collections.ConfigDict()
+    c.execution.loop = "auto"
+
     c.output = ml_collections.ConfigDict()
     c.output.root = "runs"
     c.output.grid_images = 8            # images (rows) in grid.png

@@ -29,10 +29,11 @@ from PIL import Image
 from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
 from jaxinv import build, sharding
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
+from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.io.run_dir import to_uint8
 from jaxinv.metrics import psnr, ssim
-from jaxinv.solvers import BATCH_AXIS
+from jaxinv.solvers.spgd import DivergenceError, check_finite
 
 METRICS = {"psnr": psnr, "ssim": ssim}
 VERSIONED = ("jax", "jaxlib", "flax", "numpy", "ml_collections", "orbax-checkpoint", "optax", "jaxinv")
@@ -150,31 +151,50 @@ def batch_fn_for(config, module, operators, noise, mesh):
 
 
 def make_batch_fn(config, module, operators, noise, mesh):
-    """jit(vmap): (params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics).
+    """(params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics).
 
-    Data parallel over `mesh` (`jaxinv.sharding`): images, indices, per-image operators and every
-    output are split along the batch axis; params and a shared operator are replicated. B must be
-    a multiple of the device count.
+    Three jitted stages: the measurements and keys, the sampler (`jaxinv.execution.batch_sampler`,
+    its step loop as `execution.loop` says) and the residuals. Data parallel over `mesh`
+    (`jaxinv.sharding`): images, indices, per-image operators and every output are split along the
+    batch axis; params and a shared operator are replicated. B must be a multiple of the device count.
     """
-    sample_one = build.make_sample_fn(config, module)
     base = jax.random.PRNGKey(int(config.seed))
     key_measure, key_sample = jax.random.split(base)
     k = int(config.eval.num_samples)
-
-    def one(params, operator, x, index):
-        y = noise.sample(jax.random.fold_in(key_measure, index), operator.forward(x))
-        keys = jax.random.split(jax.random.fold_in(key_sample, index), k)
-        out = jax.vmap(lambda key: sample_one(params, operator, y, key))(keys)
-        residual = jax.vmap(lambda s: jnp.linalg.norm(y - operator.forward(s)))(out["sample"])
-        return {"y": y, "samples": out["sample"], "residual": residual, "diagnostics": out["diagnostics"]}
-
     op_axis = 0 if operators.per_image else None
-    batch_fn = jax.vmap(one, in_axes=(None, op_axis, 0, 0), axis_name=BATCH_AXIS)
     rows, copies = sharding.batch_sharding(mesh), sharding.replicated_sharding(mesh)
-    # No donation: the inputs are a few images, far smaller than the sampler's activations, and
-    # none has an output of its shape to alias (y is smaller, samples carry the K axis).
-    return jax.jit(batch_fn, in_shardings=(copies, rows if operators.per_image else copies, rows, rows),
-                   out_shardings=rows)
+    op_sharding = rows if operators.per_image else copies
+
+    def measure_one(operator, x, index):
+        y = noise.sample(jax.random.fold_in(key_measure, index), operator.forward(x))
+        return y, jax.random.split(jax.random.fold_in(key_sample, index), k)
+
+    def residual_one(operator, y, samples):
+        return jax.vmap(lambda s: jnp.linalg.norm(y - operator.forward(s)))(samples)
+
+    # No donation: the inputs are a few images, far smaller than the sampler's activations.
+    measure = jax.jit(jax.vmap(measure_one, in_axes=(op_axis, 0, 0)), in_shardings=(op_sharding, rows, rows),
+                      out_shardings=rows)
+    residual = jax.jit(jax.vmap(residual_one, in_axes=(op_axis, 0, 0)), out_shardings=rows)
+    sample = batch_sampler(config, module, op_axis, config.execution.loop, mesh)
+
+    def batch_fn(params, operator, images, indices):
+        y, keys = measure(operator, images, indices)
+        out = sample(params, operator, y, keys)
+        return {"y": y, "samples": out["sample"], "residual": residual(operator, y, out["sample"]),
+                "diagnostics": out["diagnostics"]}
+
+    return batch_fn
+
+
+def check_finite_batch(solver, out, names) -> None:
+    """DivergenceError naming the images whose samples went NaN/inf (padding rows are not checked)."""
+    if "finite" in out["diagnostics"]:
+        check_finite(out["diagnostics"])   # SPGD: names the first annealing step
+    bad = ~np.isfinite(np.asarray(out["samples"][: len(names)])).reshape(len(names), -1).all(axis=1)
+    if bad.any():
+        raise DivergenceError(f"{solver}: NaN/inf in the samples of {[n for n, b in zip(names, bad) if b]}; "
+                              "the guidance step (solver.scale / solver.lr) is likely too large")
 
 
 def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
@@ -266,7 +286,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     shape = build.image_shape(config)
     bs = sharding.padded_batch_size(int(config.data.batch_size), mesh)
     execution = {**sharding.describe(mesh), "batch_size": bs, "per_device_batch": bs // mesh.size,
-                 "config_batch_size": int(config.data.batch_size)}
+                 "config_batch_size": int(config.data.batch_size), "loop": resolve_loop(config.execution.loop)}
     if progress and writes:
         padded = f" (data.batch_size {config.data.batch_size} rounded up)" if bs != int(config.data.batch_size) else ""
         print(f"sampling on {mesh.size} {execution['platform']} device(s), {execution['process_count']} process(es): "
@@ -290,9 +310,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
                 compile_s = elapsed
             else:
                 sample_s += elapsed
-            if "finite" in out["diagnostics"] and not np.all(out["diagnostics"]["finite"]):
-                from jaxinv.solvers.spgd import check_finite
-                check_finite(out["diagnostics"])
+            check_finite_batch(config.solver.name, out, [ex.name for _, ex in chunk])
             if not writes:      # its bar is disabled too
                 continue
             with open(metrics_path, "a", newline="") as f:

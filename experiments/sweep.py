@@ -27,7 +27,9 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from jaxinv import build
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxinv import build, sharding
 from jaxinv.data import batches
 from jaxinv.io import fresh_run_dir
 from jaxinv.solvers import BATCH_AXIS
@@ -70,11 +72,14 @@ def settings_of(grid: dict[str, list[float]]) -> dict[str, np.ndarray]:
     return {n: np.array([r[i] for r in rows], np.float32) for i, n in enumerate(names)}
 
 
-def make_sweep_fn(config, module, per_image_operator: bool, num_seeds: int):
+def make_sweep_fn(config, module, per_image_operator: bool, num_seeds: int, mesh=None):
     """jit: (params, operator, images, indices, settings) -> dict(y (B,...), samples (S,B,K,...), residual (S,B,K)).
 
     `settings` maps each traced parameter to an (S,) array. `trace_count()` says how often the
-    Python body was traced (1 for a whole sweep: no loop over seeds or settings).
+    Python body was traced (1 for a whole sweep: no loop over seeds or settings). With a
+    `jaxinv.sharding` mesh the images (B, a multiple of its device count), their indices and
+    per-image operators are split over its devices and so are the outputs' image axes; params,
+    settings and a shared operator are replicated.
     """
     sample_one = build.make_sample_fn(config, module)
     noise = build.build_noise(config)
@@ -105,7 +110,13 @@ def make_sweep_fn(config, module, per_image_operator: bool, num_seeds: int):
             params, operator, y, indices, settings)
         return {"y": y, "samples": jnp.swapaxes(samples, 0, 1), "residual": jnp.swapaxes(residual, 0, 1)}
 
-    fn = jax.jit(sweep)
+    if mesh is None:
+        fn = jax.jit(sweep)
+    else:
+        rows, copies = sharding.batch_sharding(mesh), sharding.replicated_sharding(mesh)
+        image_axis_1 = NamedSharding(mesh, PartitionSpec(None, sharding.DATA_AXIS))
+        fn = jax.jit(sweep, in_shardings=(copies, rows if per_image_operator else copies, rows, rows, copies),
+                     out_shardings={"y": rows, "samples": image_axis_1, "residual": image_axis_1})
     fn.trace_count = lambda: traces[0]
     return fn
 
@@ -172,8 +183,9 @@ def plot(path, rows, settings, metrics) -> None:
     plt.close(fig)
 
 
-def execute(config, sweep_cfg, progress=True) -> str:
-    """Runs the sweep of `config` over `sweep_cfg.grid` and `sweep_cfg.seeds`; returns the run directory."""
+def execute(config, sweep_cfg) -> str | None:
+    """Runs the sweep of `config` over `sweep_cfg.grid` and `sweep_cfg.seeds`; returns the run directory
+    (None on processes other than 0 of a multi-host run: every process samples, process 0 writes)."""
     from experiments.run import load_examples
 
     if config is None:
@@ -188,23 +200,34 @@ def execute(config, sweep_cfg, progress=True) -> str:
     if not examples:
         raise ValueError(f"no images in {config.data.path!r} (data.start..data.end)")
     module, params = build.load_model(config.model)
-    run_dir = fresh_run_dir(config.output.root, f"{config.name}_sweep")
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"config": json.loads(config.to_json_best_effort()), "sweep": sweep_cfg.to_dict(),
-                   "grid": grid}, f, indent=2)
+    run_dir = fresh_run_dir(config.output.root, f"{config.name}_sweep") if sharding.is_writer() else None
+    if run_dir is not None:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump({"config": json.loads(config.to_json_best_effort()), "sweep": sweep_cfg.to_dict(),
+                       "grid": grid}, f, indent=2)
 
-    # The one place the batch is built (all images at once); a data mesh shards it on axis 0.
-    batch = next(batches(examples, len(examples)))
-    indices = np.arange(len(examples))
+    # The one place the batch is built: all images at once, padded to a multiple of the device
+    # count (the last image repeated) and split over the data mesh; the padding rows are dropped.
+    mesh = sharding.data_mesh()
+    n = len(examples)
+    padded = sharding.padded_batch_size(n, mesh)
+    batch = next(batches(examples, padded))
+    indices = np.concatenate([np.arange(n), np.full(padded - n, n - 1)])
     operators = build.OperatorSource(config)
     operator = operators.batch(list(indices))
-    fn = make_sweep_fn(config, module, operators.per_image, int(sweep_cfg.seeds))
+    placed = (sharding.replicate(mesh, params),
+              (sharding.shard_batch if operators.per_image else sharding.replicate)(mesh, operator),
+              *sharding.shard_batch(mesh, (batch.images, indices)), sharding.replicate(mesh, settings))
+    fn = make_sweep_fn(config, module, operators.per_image, int(sweep_cfg.seeds), mesh)
     start = time.perf_counter()
-    compiled = fn.lower(params, operator, batch.images, indices, settings).compile()
+    compiled = fn.lower(*placed).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    out = jax.device_get(jax.block_until_ready(compiled(params, operator, batch.images, indices, settings)))
+    out = sharding.to_host(jax.block_until_ready(compiled(*placed)))
     run_s = time.perf_counter() - start
+    if run_dir is None:
+        return None
+    out = {"y": out["y"][:n], "samples": out["samples"][:, :n], "residual": out["residual"][:, :n]}
 
     rows = metric_rows(config, sweep_cfg, batch.names, batch.images, out["samples"], out["residual"], settings)
     with open(os.path.join(run_dir, "sweep.csv"), "w", newline="") as f:
@@ -215,6 +238,7 @@ def execute(config, sweep_cfg, progress=True) -> str:
     summary = {"name": config.name, "solver": config.solver.name, "grid": grid, "seeds": int(sweep_cfg.seeds),
                "images": list(batch.names), "per_setting": summarize(rows, settings, metrics),
                "traces": fn.trace_count(), "compiled_calls": 1, "compile_s": compile_s, "run_s": run_s,
+               "execution": {**sharding.describe(mesh), "padded_images": padded},
                "samples_per_s": out["samples"].shape[0] * out["samples"].shape[1] * out["samples"].shape[2] / run_s,
                "metrics_on": "saved 8-bit images mapped to [0, 1] (label vs sample)"}
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
@@ -227,7 +251,11 @@ def main(argv=None) -> int:
     from experiments.run import run_cli
 
     argv = sys.argv if argv is None else argv
-    return run_cli(lambda: execute(*parse(argv)))
+    def job():
+        sharding.initialize_distributed()
+        return execute(*parse(argv))
+
+    return run_cli(job)
 
 
 if __name__ == "__main__":

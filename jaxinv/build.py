@@ -10,6 +10,7 @@ hyper-parameters of `TRACED_PARAMS` as (possibly traced) arrays, so a grid of se
 from __future__ import annotations
 
 import os
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -163,21 +164,27 @@ def _classical_sample_fn(config):
     return sample
 
 
-def make_sample_fn(config, module):
-    """`sample(params, operator, y, key, hparams=None) -> {"sample", "diagnostics"}`: one posterior sample
-    of one measurement.
+class Sampler(NamedTuple):
+    """One measurement's sampler split at its step loop (what `make_sample_fn` scans and
+    `jaxinv.execution` may instead loop from the host).
 
-    `hparams` (optional) overrides solver fields of `TRACED_PARAMS[solver]` with arrays that may be
-    traced (e.g. `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
+    `start(key, hparams) -> (x_init, xs)`: the first iterate and the per-step inputs (steps leading).
+    `solver(params, operator, y, hparams) -> Solver`: init / step / output for this measurement.
+    """
+    start: Callable
+    solver: Callable
+
+
+def make_sampler(config, module) -> Sampler:
+    """The `Sampler` of a diffusion solver of `config` (not the classical baselines: they have no steps).
 
     DPS/CoDPS/CoDPS+: x_T ~ N(0, I), then the respaced reverse process (noise per step from `key`).
     SPGD: x_0 = sigma_max N(0, I), then the annealing steps (deterministic after the start).
+    `hparams` holds `TRACED_PARAMS[solver]` values that override the config's (possibly traced).
     """
     name = config.solver.name
-    if name in CLASSICAL:
-        return _classical_sample_fn(config)
     if name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS + CLASSICAL}")
+        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
     shape = image_shape(config)
     learn_sigma = bool(getattr(module.config, "learn_sigma", True))
     if name in ("dps", "codps") and config.diffusion.var_type == "learned_range" and not learn_sigma:
@@ -193,26 +200,47 @@ def make_sample_fn(config, module):
         unit_lrs = spgd_xs(schedule, 1.0, float(config.solver.lr_min_ratio))["lr"]
         sigma_start = float(schedule.sigma_steps[0])
 
-        def sample(params, operator, y, key, hparams=None):
-            hparams = dict(hparams or {})
-            check_hparams(name, hparams)
+        def spgd_start(key, hparams):
             steps_xs = {**xs, "lr": hparams["lr"] * unit_lrs} if "lr" in hparams else xs
-            denoiser = VPPrecond().denoiser(flax_eps_model(module, params, remat))
-            solver = spgd_solver(denoiser, operator, y, num_inner=int(config.solver.num_inner),
-                                 beta=float(config.solver.beta), variant=config.solver.variant)
-            return run(solver, sigma_start * jax.random.normal(key, shape), steps_xs)
+            return sigma_start * jax.random.normal(key, shape), steps_xs
 
-        return sample
+        def spgd(params, operator, y, hparams):
+            denoiser = VPPrecond().denoiser(flax_eps_model(module, params, remat))
+            return spgd_solver(denoiser, operator, y, num_inner=int(config.solver.num_inner),
+                               beta=float(config.solver.beta), variant=config.solver.variant)
+
+        return Sampler(spgd_start, spgd)
 
     d = config.diffusion
     schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
 
+    def diffusion_start(key, hparams):
+        key_start, key_steps = jax.random.split(key)
+        return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
+
+    def diffusion(params, operator, y, hparams):
+        return _diffusion_solver(config, flax_eps_model(module, params, remat), schedule, operator, y, hparams)
+
+    return Sampler(diffusion_start, diffusion)
+
+
+def make_sample_fn(config, module):
+    """`sample(params, operator, y, key, hparams=None) -> {"sample", "diagnostics"}`: one posterior sample
+    of one measurement, the `make_sampler` steps as one `lax.scan` (`driver.run`).
+
+    `hparams` (optional) overrides solver fields of `TRACED_PARAMS[solver]` with arrays that may be
+    traced (e.g. `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
+    """
+    name = config.solver.name
+    if name in CLASSICAL:
+        return _classical_sample_fn(config)
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS + CLASSICAL}")
+    sampler = make_sampler(config, module)
+
     def sample(params, operator, y, key, hparams=None):
         hparams = dict(hparams or {})
         check_hparams(name, hparams)
-        eps_model = flax_eps_model(module, params, remat)
-        solver = _diffusion_solver(config, eps_model, schedule, operator, y, hparams)
-        key_start, key_steps = jax.random.split(key)
-        return run(solver, jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape))
+        return run(sampler.solver(params, operator, y, hparams), *sampler.start(key, hparams))
 
     return sample

@@ -201,3 +201,23 @@ def test_config_follows_create_model():
     # DPS's YAML gives attention_resolutions as an int; to_dict round-trips through create_model's string form.
     config = ADMConfig.from_dict(dict(PRESETS["ffhq_10m"].to_dict(), attention_resolutions=16, use_fp16=True))
     assert config == PRESETS["ffhq_10m"] and ADMConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 5])
+def test_small_inputs_conv3x3_equals_the_convolution(size):
+    """Conv3x3's matmul path (<= SMALL_SPATIAL rows) and its convolution path agree with lax's convolution."""
+    from jaxinv.models.adm_layers import SMALL_SPATIAL, Conv3x3
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, 16))
+    module = Conv3x3(8)
+    params = module.init(jax.random.PRNGKey(1), x)["params"]
+    params = {**params, "bias": jax.random.normal(jax.random.PRNGKey(2), (8,))}
+    ref = jax.lax.conv_general_dilated(x, params["kernel"], (1, 1), ((1, 1), (1, 1)),
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"]
+    out = module.apply({"params": params}, x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5, atol=1e-5)
+    grad = jax.grad(lambda x: jnp.sum(module.apply({"params": params}, x) ** 2))(x)
+    grad_ref = jax.grad(lambda x: jnp.sum((jax.lax.conv_general_dilated(
+        x, params["kernel"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"]) ** 2))(x)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(grad_ref), rtol=1e-4, atol=1e-4)
+    assert (size <= SMALL_SPATIAL) == (size < 5)

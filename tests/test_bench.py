@@ -34,15 +34,24 @@ def test_bad_case_and_solver_names():
 
 def test_ratios_and_headline():
     rows = [dict(case="c@8", dtype="float32", batch=b, solver="dps", impl=impl, images_per_s=v, s_per_nfe=1 / v)
-            for b in (1, 4) for impl, v in (("jax", 2.0 * b), ("jax host loop", 3.0 * b), ("deepinv DPS", 1.0 * b),
-                                            ("torch DPS step loop", 4.0))]
+            for b in (1, 4) for impl, v in (("jax scan", 2.0 * b), ("jax host loop", 3.0 * b),
+                                            ("deepinv DPS", 1.0 * b), ("torch DPS step loop", 4.0))]
     config = get_config()
     config.cases = ("c@8",)
-    summary = report.summarize(rows, config)
-    assert summary["jax_over_torch_dps"] == pytest.approx(2.0)
-    loop = [t for t in summary["ratios"] if t["jax"] == "jax" and t["peer"] == "torch DPS step loop" and t["batch"] == 4]
+    summary = report.summarize(rows, config, "jax host loop")
+    assert summary["jax_over_torch_dps"] == pytest.approx(3.0) and summary["headline_impl"] == "jax host loop"
+    assert report.summarize(rows, config, "jax scan")["jax_over_torch_dps"] == pytest.approx(2.0)
+    loop = [t for t in summary["ratios"] if t["jax"] == "jax scan" and t["peer"] == "torch DPS step loop"
+            and t["batch"] == 4]
     assert loop[0]["jax_over_torch"] == pytest.approx(2.0)
     host = [t for t in summary["ratios"] if t["jax"] == "jax host loop" and t["peer"] == "deepinv DPS" and t["batch"] == 4]
     assert host[0]["jax_over_torch"] == pytest.approx(3.0)
     assert not [t for t in summary["ratios"] if t["peer"].startswith("jax")]
     assert np.isfinite([t["jax_over_torch"] for t in summary["ratios"]]).all()
+
+
+def test_loops_resolve_and_dedupe():
+    config = get_config()
+    assert runner.loops(config) == ["host", "scan"]      # "auto" is the host loop on the CPU
+    config.loops = ("scan", "auto", "scan")
+    assert runner.loops(config) == ["scan", "host"]

@@ -153,3 +153,11 @@ def test_show_measurement_inpainting_and_phase_retrieval():
     # log-magnitude, min-max normalised: the DC peak of |F| is the brightest pixel, near the centre
     peak = np.unravel_index(np.argmax(shown[..., 0]), shown.shape[:2])
     assert abs(peak[0] - 16) <= 1 and abs(peak[1] - 16) <= 1
+
+
+def test_diverging_sampler_is_an_error_naming_the_images(tiny_checkpoint, image_dir, tmp_path, capsys):
+    """DPS with an absurd step size overflows; the run stops with a DivergenceError, not NaN images."""
+    argv = _argv(tiny_checkpoint, image_dir, tmp_path, "--config.solver.scale=1e38", "--config.data.end=2")
+    assert runner.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "dps: NaN/inf in the samples of ['a', 'b']" in err and "solver.scale" in err

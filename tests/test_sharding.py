@@ -25,13 +25,12 @@ RUNS = {"dps": ("configs/ffhq/dps_sr4.py", ["--config.diffusion.respacing=4", "-
 
 
 # ---------------------------------------------------------------- child process
-def _child_run(workdir, result_path):
+def _tiny_setup(workdir, names=IMAGES):
+    """(checkpoint dir, image dir) of a tiny random 32x32 ADM and smooth test images, made once by process 0."""
     import jax
     import jax.numpy as jnp
     from PIL import Image
 
-    from experiments import run as runner
-    from jaxinv import sharding
     from jaxinv.checkpoint import save_params
     from jaxinv.models.adm import ADMConfig, ADMUNet
 
@@ -44,9 +43,21 @@ def _child_run(workdir, result_path):
         save_params(ckpt, params, tiny.to_dict())
         os.makedirs(images)
         rng = np.random.default_rng(0)
-        for name in IMAGES:
+        for name in names:
             Image.fromarray(np.kron(rng.uniform(0, 255, (8, 8, 3)), np.ones((4, 4, 1))).astype(np.uint8)).save(
                 os.path.join(images, f"{name}.png"))
+    return ckpt, images
+
+
+def _child_run(workdir, result_path):
+    import jax
+    import jax.numpy as jnp
+
+    from experiments import run as runner
+    from jaxinv import sharding
+    from jaxinv.solvers import BATCH_AXIS
+
+    ckpt, images = _tiny_setup(workdir)
 
     def placement(x):
         return {"devices": len(x.sharding.device_set), "replicated": bool(x.sharding.is_fully_replicated),
@@ -101,14 +112,61 @@ def _child_run(workdir, result_path):
 
     # a batch-coupled vmap collective (DPS batch_norm) spans the devices: one norm over all rows
     def coupled(x):
-        return x / jnp.sqrt(jax.lax.psum(jnp.sum(x ** 2), runner.BATCH_AXIS))
+        return x / jnp.sqrt(jax.lax.psum(jnp.sum(x ** 2), BATCH_AXIS))
 
     rows = sharding.batch_sharding(mesh)
-    fn = jax.jit(jax.vmap(coupled, axis_name=runner.BATCH_AXIS), in_shardings=rows, out_shardings=rows)
+    fn = jax.jit(jax.vmap(coupled, axis_name=BATCH_AXIS), in_shardings=rows, out_shardings=rows)
     coupled_out = sharding.to_host(fn(sharding.shard_batch(mesh, whole)))
     result["coupled_error"] = float(np.abs(coupled_out - whole / np.sqrt((whole ** 2).sum())).max())
     np.savez(result_path + f".{jax.process_index()}.npz", **arrays)
     with open(result_path + f".{jax.process_index()}.json", "w") as f:
+        json.dump(result, f)
+
+
+def _placement_devices(tree):
+    import jax
+
+    return [len(a.sharding.device_set) for a in jax.tree.leaves(tree)]
+
+
+def _child_sweep_bench(workdir, result_path):
+    """experiments.sweep on 3 images (padded to the device count) and the bench's batches, on this process's devices."""
+    import jax
+
+    from configs.presets import preset
+    from experiments import sweep
+    from experiments.bench import jax_side
+    from jaxinv import build, sharding
+    from jaxinv.execution import batch_sampler
+
+    ckpt, images = _tiny_setup(workdir, IMAGES[:3])
+    config = preset("ffhq", "dps", "sr4")
+    config.model.checkpoint_dir, config.data.path, config.data.image_size = ckpt, images, 32
+    config.diffusion.respacing = "3"
+    config.output.root = os.path.join(workdir, f"sweep_{jax.device_count()}")
+    sweep_cfg = sweep.sweep_defaults()
+    sweep_cfg.seeds, sweep_cfg.grid = 2, "solver.scale=[0.1,1.0]"
+    gathered = []
+    to_host = sharding.to_host
+    sharding.to_host = lambda tree: gathered.append(to_host(tree)) or gathered[-1]
+    run_dir = sweep.execute(config, sweep_cfg)
+    sharding.to_host = to_host
+    arrays = {f"sweep_{k}": v for k, v in gathered[-1].items()}
+    result = {"sweep_summary": json.load(open(os.path.join(run_dir, "summary.json")))}
+
+    module, params = build.load_model(config.model)
+    result["bench"] = {}
+    for batch in (2, 4):
+        mesh = jax_side.bench_mesh(batch)
+        operator, y, keys, op_axis = jax_side.make_batch(config, batch, 0, mesh)
+        for loop in ("scan", "host"):
+            out = batch_sampler(config, module, op_axis, loop, mesh)(sharding.replicate(mesh, params), operator,
+                                                                      y, keys)
+            arrays[f"bench_{batch}_{loop}"] = np.asarray(out["sample"])
+            result["bench"][f"{batch}_{loop}"] = {"mesh": mesh.size, "y": _placement_devices(y),
+                                                  "sample": _placement_devices(out["sample"])}
+    np.savez(result_path + ".npz", **arrays)
+    with open(result_path + ".json", "w") as f:
         json.dump(result, f)
 
 
@@ -147,9 +205,17 @@ def _child_ggdm(result_path):
 
 
 # ---------------------------------------------------------------- parent (pytest)
+# jaxinv turns XLA:CPU's YNNPACK convolutions off (jaxinv/__init__.py); Eigen's multi-threaded
+# convolutions that replace them sum in an order that depends on how a process's thread pool splits
+# the work, so 2 processes x 2 devices and 1 process x 4 devices then agree to ~1e-5, not bit for
+# bit. The children keep the YNNPACK kernels (the default of jaxlib 0.10, deterministic here), so
+# the comparison below tests the sharding itself.
+YNN_CONVOLUTIONS = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+
+
 def _env(devices, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "SLURM_", "OMPI_", "XLA_"))}
-    env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices} {YNN_CONVOLUTIONS}",
                PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""), **extra)
     return env
 
@@ -261,7 +327,7 @@ def test_four_devices_equal_one_device(runs):
         config_bs = int(RUNS[solver][1][-1].rsplit("=", 1)[1])
         assert ex1 == {"num_devices": 1, "process_count": 1, "local_devices": 1, "mesh_axis": "data",
                        "platform": "cpu", "batch_size": config_bs, "per_device_batch": config_bs,
-                       "config_batch_size": config_bs}
+                       "config_batch_size": config_bs, "loop": "host"}
         assert ex4 == {**ex1, "num_devices": 4, "local_devices": 4, "batch_size": 4, "per_device_batch": 1}
     assert "batch 4 (data.batch_size 2 rounded up) = 1 per device" in results["four_log"]
 
@@ -356,6 +422,39 @@ def test_ggdm_seeds_over_four_devices_equal_one_device(tmp_path):
     assert len(set(np.round(one["reward"][-1], 6))) == 3      # the seeds differ, so rows were not mixed up
 
 
+def test_sweep_and_bench_over_four_devices_equal_one_device(tmp_path):
+    """experiments.sweep pads 3 images to 4 rows (one per device); the bench's batches split over the
+    devices that divide them. Both equal the 1-device outputs to float32 rounding."""
+    results = {}
+    for devices in (1, 4):
+        result = str(tmp_path / f"sb{devices}")
+        proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "sweep_bench", str(tmp_path), result],
+                                cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        _finish(proc)
+        with open(result + ".json") as f:
+            results[devices] = json.load(f), dict(np.load(result + ".npz"))
+    (one, one_arrays), (four, four_arrays) = results[1], results[4]
+    s1, s4 = one["sweep_summary"], four["sweep_summary"]
+    assert (s1["execution"]["num_devices"], s1["execution"]["padded_images"]) == (1, 3)
+    assert (s4["execution"]["num_devices"], s4["execution"]["padded_images"]) == (4, 4)
+    assert s4["traces"] == 1 and s4["images"] == list(IMAGES[:3])
+    assert four_arrays["sweep_samples"].shape == (2, 4, 2, 32, 32, 3)      # settings, padded images, seeds
+    np.testing.assert_allclose(four_arrays["sweep_samples"][:, :3], one_arrays["sweep_samples"], rtol=0, atol=5e-4)
+    np.testing.assert_allclose(four_arrays["sweep_residual"][:, :3], one_arrays["sweep_residual"], rtol=1e-4)
+    for a, b in zip(s4["per_setting"], s1["per_setting"]):
+        assert a["psnr"]["n"] == b["psnr"]["n"] == 6
+        assert a["psnr"]["mean"] == pytest.approx(b["psnr"]["mean"], abs=1e-3)
+    assert four["bench"]["2_host"] == {"mesh": 2, "y": [2], "sample": [2]}
+    assert four["bench"]["4_scan"] == {"mesh": 4, "y": [4], "sample": [4]}
+    assert one["bench"]["4_scan"]["mesh"] == 1
+    # float32 drift through 3 guided steps of a random network: a few values reach ~1e-4
+    close = lambda a, b: (np.abs(a - b).max() < 5e-4) and (np.abs(a - b).mean() < 1e-5)  # noqa: E731
+    for key in ("2_scan", "2_host", "4_scan", "4_host"):
+        assert close(four_arrays[f"bench_{key}"], one_arrays[f"bench_{key}"]), key
+    assert close(four_arrays["bench_4_host"], four_arrays["bench_4_scan"])
+
+
 def test_initialize_distributed_is_a_noop_without_environment():
     import jax
 
@@ -402,6 +501,9 @@ if __name__ == "__main__" and sys.argv[1:2] == ["run"]:
 
     initialize_distributed()
     _child_run(sys.argv[2], sys.argv[3])
+elif __name__ == "__main__" and sys.argv[1:2] == ["sweep_bench"]:
+    sys.path.insert(0, ROOT)
+    _child_sweep_bench(sys.argv[2], sys.argv[3])
 elif __name__ == "__main__" and sys.argv[1:2] == ["ggdm"]:
     sys.path.insert(0, ROOT)
     _child_ggdm(sys.argv[2])

@@ -13,5 +13,4 @@ def get_config():
     c.steps.dps, c.steps.codps_plus, c.steps.spgd = 10, 10, 4
     c.repeats = 3
     c.unet_repeats = 5
-    c.jax_host_loop = True
     return c

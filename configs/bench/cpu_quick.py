@@ -11,4 +11,5 @@ def get_config():
     c.steps.dps = 5          # per-step cost is what is compared; 5 steps x 3 repeats is stable to a few %
     c.repeats = 3
     c.unet_repeats = 2
+    c.loops = ("auto",)      # the runner's default loop only (host on the CPU); cpu_full times both
     return c

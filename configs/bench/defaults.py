@@ -19,7 +19,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.repeats = 3                          # timed calls per sampler and framework (median)
     c.unet_repeats = 5                     # timed calls per raw UNet measurement
     c.remat = False                        # jax.checkpoint on the UNet's blocks
-    c.jax_host_loop = False                # also time the step loop on the host (CPU diagnostic, not a sampler)
+    # Step loops of the JAX samplers (jaxinv.execution): "scan", "host" or "auto" (host on the CPU,
+    # scan elsewhere: the runner's default). The first one gives the headline jax_over_torch_dps.
+    c.loops = ("auto", "scan", "host")
     c.xla_flags = ""                       # appended to XLA_FLAGS before JAX starts
     c.peak_flops = ml_collections.ConfigDict({"float32": 0.0, "bfloat16": 0.0})  # device peak FLOP/s; 0: no MFU
     c.torch = ml_collections.ConfigDict()

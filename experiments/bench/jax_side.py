@@ -1,9 +1,11 @@
 """The JAX side of the benchmark: the ADM UNet with converted weights, and the jitted, vmapped samplers.
 
-`make_batch` is the one place where a batch (operator, measurements, keys) is built; a data-parallel
-mesh shards what it returns along the batch axis.
+`make_batch` is the one place where a batch (operator, measurements, keys) is built; it shards
+them over the devices of `bench_mesh` (parameters replicated), as the runner does.
 """
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -11,9 +13,9 @@ import numpy as np
 
 from configs.presets import preset
 from convert.adm import convert_state_dict
-from jaxinv import build
+from jaxinv import build, sharding
+from jaxinv.execution import batch_sampler
 from jaxinv.models.adm import ADMConfig, ADMUNet
-from jaxinv.solvers import BATCH_AXIS
 
 BENCH_SOLVERS = ("dps", "codps_plus", "spgd")
 
@@ -85,8 +87,10 @@ def network_evaluations(config) -> int:
     return int(respacing[4:] if respacing.startswith("ddim") else respacing)
 
 
-def make_batch(config, batch_size: int, seed: int = 0):
-    """(operator, y (B, ...), keys (B, 2)): smooth random ground truths measured by the preset's operator."""
+def make_batch(config, batch_size: int, seed: int = 0, mesh=None):
+    """(operator, y (B, ...), keys (B, 1, 2), op_axis): smooth random ground truths measured by the
+    preset's operator, one posterior sample each. With a `jaxinv.sharding` mesh, y, keys and a
+    per-image operator are split over its devices and a shared operator is replicated."""
     shape = build.image_shape(config)
     operators = build.OperatorSource(config)
     operator = operators.batch(list(range(batch_size)))
@@ -97,18 +101,17 @@ def make_batch(config, batch_size: int, seed: int = 0):
     op_axis = 0 if operators.per_image else None
     y = jax.vmap(lambda op, x, k: noise.sample(k, op.forward(x)), in_axes=(op_axis, 0, 0))(
         operator, x, jax.random.split(key_noise, batch_size))
-    return operator, y, jax.random.split(key_sample, batch_size), op_axis
+    keys = jax.random.split(key_sample, batch_size)[:, None]
+    if mesh is not None:
+        operator = (sharding.shard_batch if operators.per_image else sharding.replicate)(mesh, operator)
+        y, keys = sharding.shard_batch(mesh, (y, keys))
+    return operator, y, keys, op_axis
 
 
-def sampler(config, module, op_axis):
-    """jit(vmap over the batch) of `build.make_sample_fn`: (params, operator, y, keys) -> samples."""
-    sample_one = build.make_sample_fn(config, module)
-
-    def batch(params, operator, y, keys):
-        return jax.vmap(lambda op, y, k: sample_one(params, op, y, k)["sample"], in_axes=(op_axis, 0, 0),
-                        axis_name=BATCH_AXIS)(operator, y, keys)
-
-    return jax.jit(batch)
+def bench_mesh(batch_size: int):
+    """A data mesh over as many local devices as split `batch_size` evenly (all of them when they do)."""
+    devices = jax.local_devices()
+    return sharding.data_mesh(devices[:math.gcd(batch_size, len(devices))])
 
 
 def memory_analysis(compiled) -> dict:
@@ -134,40 +137,3 @@ def random_input(batch: int, image_size: int, seed: int = 0):
     x = rng.standard_normal((batch, image_size, image_size, 3)).astype(np.float32)
     t = np.full((batch,), 500.0, np.float32)
     return x, t
-
-
-def host_loop_sampler(config, module, op_axis):
-    """The same DPS/CoDPS+ sampler with the step loop on the host: one jitted (vmapped) step per call.
-
-    A diagnostic for the CPU: XLA's CPU runtime runs a while-loop body (lax.scan) markedly slower
-    than the same ops at the top level (docs/benchmarks.md), and this measures what that costs.
-    """
-    from jaxinv.diffusion import flax_eps_model, make_schedule
-    from jaxinv.solvers import sampling_xs
-
-    if config.solver.name == "spgd":
-        raise ValueError("the host-loop diagnostic covers the DDPM-family solvers (dps, codps_plus)")
-    d = config.diffusion
-    schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
-    shape = build.image_shape(config)
-
-    def one_step(params, operator, y, x, xs):
-        solver = build._diffusion_solver(config, flax_eps_model(module, params), schedule, operator, y, {})
-        return solver.step(x, xs)[0]
-
-    step = jax.jit(jax.vmap(one_step, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), donate_argnums=(3,))
-
-    @jax.jit
-    def start(keys):
-        def one(key):
-            key_start, key_steps = jax.random.split(key)
-            return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
-        return jax.vmap(one)(keys)
-
-    def run(params, operator, y, keys):
-        x, xs = start(keys)
-        for i in range(schedule.num_steps):
-            x = step(params, operator, y, x, jax.tree_util.tree_map(lambda a: a[:, i], xs))
-        return jax.block_until_ready(x)
-
-    return run

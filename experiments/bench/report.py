@@ -12,10 +12,11 @@ MEMORY_NOTE = ("peak_rss_growth_mb: growth of this process's resident set over t
                "temp buffer size of the compiled sampler (memory_analysis); device_peak_mb: the JAX device's "
                "peak_bytes_in_use where the backend keeps it (GPU, not the CPU client)")
 VERSIONED = ("jax", "jaxlib", "flax", "numpy", "torch", "deepinv", "ml_collections")
-COLUMNS = ("case", "dtype", "batch", "solver", "impl", "steps", "nfe", "compile_s", "wall_s",
+COLUMNS = ("case", "dtype", "batch", "devices", "solver", "impl", "steps", "nfe", "compile_s", "wall_s",
            "images_per_s", "s_per_nfe", "s_per_image", "gflops_per_s", "mfu", "peak_rss_growth_mb", "xla_temp_mb",
            "device_peak_mb", "all_s")
 TORCH_DPS_PEERS = ("deepinv DPS", "torch DPS step loop")
+JAX_IMPL = {"scan": "jax scan", "host": "jax host loop"}   # the runner's step loops (jaxinv.execution)
 
 
 def versions() -> dict:
@@ -55,17 +56,18 @@ def ratios(rows) -> list[dict]:
     return out
 
 
-def summarize(rows, config) -> dict:
-    """Ratios and the headline: JAX DPS images/s over deepinv DPS's, first case, first dtype, largest batch."""
+def summarize(rows, config, headline_impl: str) -> dict:
+    """Ratios and the headline: JAX DPS (`headline_impl`) images/s over deepinv DPS's, first case, first
+    dtype, largest batch."""
     for r in rows:
         peak = dict(config.peak_flops).get(r["dtype"], 0.0)
         if r.get("gflops_per_s") and peak:
             r["mfu"] = r["gflops_per_s"] * 1e9 / peak
     table = ratios(rows)
-    head = [t for t in table if t["solver"] == "dps" and t["jax"] == "jax" and t["peer"] == "deepinv DPS"
+    head = [t for t in table if t["solver"] == "dps" and t["jax"] == headline_impl and t["peer"] == "deepinv DPS"
             and t["case"] == config.cases[0] and t["dtype"] == config.dtypes[0]]
     headline = max(head, key=lambda t: t["batch"])["jax_over_torch"] if head else None
-    return {"ratios": table, "jax_over_torch_dps": headline}
+    return {"ratios": table, "jax_over_torch_dps": headline, "headline_impl": headline_impl}
 
 
 def markdown(rows, summary) -> str:

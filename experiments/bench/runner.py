@@ -10,9 +10,12 @@ import numpy as np
 
 from experiments.bench import jax_side, report
 from experiments.bench.timing import interleaved, machine, timed
+from jaxinv import sharding
+from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir
 
 MB = 1024.0 ** 2
+JAX_IMPL = report.JAX_IMPL
 
 
 def _ready(x):
@@ -98,20 +101,30 @@ def bench_unet(module, params, peer, batch, image_size, repeats, seed, flops) ->
     return rows
 
 
+def loops(config) -> list[str]:
+    """`config.loops` resolved on this platform ("auto" -> host on the CPU, scan elsewhere), duplicates dropped."""
+    return list(dict.fromkeys(resolve_loop(loop) for loop in config.loops))
+
+
 def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops) -> list[dict]:
     layout, image_size = jax_side.parse_case(case)
     steps = int(config.steps[solver])
     cfg = jax_side.solver_config(solver, layout, image_size, steps, int(config.spgd_inner), dtype)
     nfe = jax_side.network_evaluations(cfg)
-    operator, y, keys, op_axis = jax_side.make_batch(cfg, batch, int(config.seed))
-    fn = jax_side.sampler(cfg, module, op_axis)
-    compiled, compile_s = timed(lambda: fn.lower(params, operator, y, keys).compile())
-    memory = jax_side.memory_analysis(compiled)
-    calls = {"jax": lambda: _ready(compiled(params, operator, y, keys))}
-    if config.jax_host_loop and solver != "spgd":
-        host = jax_side.host_loop_sampler(cfg, module, op_axis)
-        _, host_compile_s = timed(lambda: host(params, operator, y, keys))
-        calls["jax host loop"] = lambda: host(params, operator, y, keys)
+    mesh = jax_side.bench_mesh(batch)
+    params = sharding.replicate(mesh, params)
+    operator, y, keys, op_axis = jax_side.make_batch(cfg, batch, int(config.seed), mesh)
+    calls, compile_s, memory = {}, {}, {}
+    for loop in loops(config):
+        fn = batch_sampler(cfg, module, op_axis, loop, mesh)
+        impl = JAX_IMPL[loop]
+        if hasattr(fn, "lower"):   # one XLA program: compiled ahead of time
+            compiled, compile_s[impl] = timed(lambda fn=fn: fn.lower(params, operator, y, keys).compile())
+            memory[impl] = jax_side.memory_analysis(compiled)
+            calls[impl] = lambda c=compiled: _ready(c(params, operator, y, keys)["sample"])
+        else:                      # host loop: its first call compiles the stages, then samples once
+            calls[impl] = lambda fn=fn: _ready(fn(params, operator, y, keys)["sample"])
+            _, compile_s[impl] = timed(calls[impl])
     torch_nfe = {}
     if peer is not None and solver == "dps":
         physics = peer.peer.sr_physics(image_size)
@@ -138,16 +151,15 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
         wall = m["median_s"]
         row = {"solver": solver, "impl": impl, "batch": batch, "steps": steps,
                "peak_rss_growth_mb": m["peak_rss_growth_bytes"] / MB, "all_s": m["all_s"]}
-        if impl == "jax":
+        if impl in compile_s:
             per_nfe_flops = flops.get("unet_forward" if solver == "codps_plus" else "unet_forward_vjp")
-            row.update(nfe=nfe, compile_s=compile_s, wall_s=wall, images_per_s=batch / wall,
-                       s_per_nfe=wall / nfe, s_per_image=wall / batch,
-                       xla_temp_mb=memory.get("temp_size_in_bytes", 0) / MB if memory else None,
+            # the host loop's compile time is its first call less one steady call
+            first = compile_s[impl] - (wall if impl == JAX_IMPL["host"] else 0.0)
+            row.update(nfe=nfe, compile_s=first, wall_s=wall, images_per_s=batch / wall,
+                       s_per_nfe=wall / nfe, s_per_image=wall / batch, devices=mesh.size,
+                       xla_temp_mb=memory[impl].get("temp_size_in_bytes", 0) / MB if memory.get(impl) else None,
                        gflops_per_s=(per_nfe_flops * nfe * batch / wall / 1e9) if per_nfe_flops else None,
                        device_peak_mb=(lambda b: b / MB if b else None)(jax_side.device_peak_bytes()))
-        elif impl == "jax host loop":  # compile_s: first call (compiles one step), not AOT
-            row.update(nfe=nfe, compile_s=host_compile_s, wall_s=wall, images_per_s=batch / wall,
-                       s_per_nfe=wall / nfe, s_per_image=wall / batch)
         elif impl == "deepinv DPS":
             n = torch_nfe[impl]
             row.update(nfe=n, wall_s=wall, images_per_s=batch / wall, s_per_nfe=wall / n, s_per_image=wall / batch)
@@ -208,7 +220,7 @@ def execute(config, log=print) -> tuple[str, dict]:
                     log(report.one_line(r))
                 rows += case_rows
             del peer, weights
-    summary = report.summarize(rows, config)
+    summary = report.summarize(rows, config, JAX_IMPL[loops(config)[0]])
     summary.update(equivalence=equivalence, flops_per_image=flop_table, machine=machine(), versions=report.versions(),
                    xla_flags=os.environ.get("XLA_FLAGS", ""), devices=[str(d) for d in jax.devices()],
                    memory_note=report.MEMORY_NOTE)

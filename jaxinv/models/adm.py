@@ -22,7 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxinv.models.adm_layers import AttentionBlock, Downsample, GroupNorm32, ResBlock, Upsample, conv3x3, timestep_embedding
+from jaxinv.models.adm_layers import (AttentionBlock, Conv3x3, Downsample, GroupNorm32, ResBlock, Upsample, conv3x3,
+                                      timestep_embedding)
 
 NUM_CLASSES = 1000
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -277,7 +278,7 @@ class ADMUNet(nn.Module):
 
 def _apply(layers, h, emb, deterministic):
     for layer in layers:
-        h = layer(h) if isinstance(layer, nn.Conv) else layer(h, emb, deterministic)
+        h = layer(h) if isinstance(layer, Conv3x3) else layer(h, emb, deterministic)
     return h
 
 

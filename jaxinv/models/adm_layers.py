@@ -56,9 +56,44 @@ class GroupNorm32(nn.Module):
         return (grouped.reshape(h.shape) * scale + bias).astype(x.dtype)
 
 
-def conv3x3(features: int, dtype: Dtype, name: str, stride: int = 1) -> nn.Conv:
+# Up to this many rows or columns, a stride-1 3x3 convolution runs as one matmul over shifted copies.
+SMALL_SPATIAL = 4
+
+
+class Conv3x3(nn.Module):
+    """`conv_nd(2, ., features, 3, stride, padding=1)`; parameters `kernel` (3, 3, C_in, C_out) and `bias`
+    as `nn.Conv`'s (same names, shapes and initialisers).
+
+    y[h, w] = sum_{i, j} x_pad[h + i, w + j] @ kernel[i, j] + bias. At SMALL_SPATIAL or fewer rows or
+    columns (the deepest UNet levels of a small input) it is computed as that sum, one matmul of the
+    9 shifted copies: XLA:CPU rewrites a convolution of an input smaller than its kernel into a
+    reversed-kernel convolution that is ~60x slower (512 channels at 2x2: 36 ms instead of 0.6 ms,
+    docs/benchmarks.md). Elsewhere it is `lax.conv_general_dilated`.
+    """
+
+    features: int
+    dtype: Dtype = jnp.float32
+    stride: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+        x, kernel, bias = (a.astype(self.dtype) for a in (x, kernel, bias))
+        height, width = x.shape[-3], x.shape[-2]
+        if self.stride == 1 and min(height, width) <= SMALL_SPATIAL:
+            padded = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(1, 1), (1, 1), (0, 0)])
+            shifted = [padded[..., i:i + height, j:j + width, :] for i in range(3) for j in range(3)]
+            y = jnp.concatenate(shifted, axis=-1) @ kernel.reshape(9 * x.shape[-1], self.features)
+        else:
+            y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((1, 1), (1, 1)),
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + bias
+
+
+def conv3x3(features: int, dtype: Dtype, name: str, stride: int = 1) -> Conv3x3:
     """`conv_nd(2, ., features, 3, stride, padding=1)`."""
-    return nn.Conv(features, (3, 3), strides=(stride, stride), padding=((1, 1), (1, 1)), dtype=dtype, name=name)
+    return Conv3x3(features, dtype=dtype, stride=stride, name=name)
 
 
 def avg_pool_2x2(x: jax.Array) -> jax.Array:
