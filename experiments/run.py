@@ -26,6 +26,7 @@ from absl import flags
 from ml_collections import ConfigDict, config_flags
 from PIL import Image
 
+from configs.defaults import get_config as default_config
 from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
 from jaxinv import build, sharding
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
@@ -128,7 +129,11 @@ def start_run(config, resume):
     with open(saved_path) as f:
         saved = json.load(f)
     if config is None:
-        return ConfigDict(saved), resume
+        restored = ConfigDict(saved)
+        for key, value in default_config().items():
+            if key not in restored:     # a config group added after the run was written
+                restored[key] = value
+        return restored, resume
     if json.loads(config.to_json_best_effort(sort_keys=True)) != saved:
         raise ValueError(f"--resume {resume!r}: the given config differs from the run's config.json "
                          "(resume with the same overrides, or omit --config to reuse the saved one)")

@@ -83,6 +83,11 @@ def test_run_writes_outputs_and_metrics_equal_skimage(tiny_checkpoint, image_dir
         writer.writerows(rows[:2])
     os.remove(os.path.join(run_dir, "recon", "c.png"))
     mtime_a = os.path.getmtime(os.path.join(run_dir, "recon", "a.png"))
+    # as a run directory written before `execution` existed: the missing group takes its default
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    del saved["execution"]
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(saved, f)
     assert runner.main(["run", f"--resume={run_dir}"]) == 0
     resumed = _rows(run_dir)
     assert [r["name"] for r in resumed] == ["a", "b", "c"]
