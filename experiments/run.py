@@ -346,17 +346,18 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
 
 def main(argv=None) -> int:
     argv = sys.argv if argv is None else argv
-
-    def job():
-        sharding.initialize_distributed()
-        return execute(*parse(argv))
-
-    return run_cli(job)
+    return run_cli(lambda: execute(*parse(argv)), distributed=True)
 
 
-def run_cli(job) -> int:
-    """Runs `job() -> run_dir` for a command line: 2 for a bad flag, 1 for bad input, 0 when written."""
+def run_cli(job, distributed: bool = False) -> int:
+    """Runs `job() -> run_dir` for a command line: 2 for a bad flag, 1 for bad input, 0 when written.
+
+    `distributed`: join a multi-process run first when the environment describes one
+    (`sharding.initialize_distributed`).
+    """
     try:
+        if distributed:
+            sharding.initialize_distributed()
         run_dir = job()
     except flags.Error as e:
         print(f"error: {e}", file=sys.stderr)

@@ -251,11 +251,7 @@ def main(argv=None) -> int:
     from experiments.run import run_cli
 
     argv = sys.argv if argv is None else argv
-    def job():
-        sharding.initialize_distributed()
-        return execute(*parse(argv))
-
-    return run_cli(job)
+    return run_cli(lambda: execute(*parse(argv)), distributed=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinv import build
+from jaxinv import build, sharding
 from jaxinv.solvers import BATCH_AXIS
 
 LOOPS = ("auto", "scan", "host")
@@ -50,10 +50,9 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
     `sharding.shard_batch` / `replicate`). Classical baselines have no steps: both loops are one call.
     """
     name = config.solver.name
-    rows = {} if mesh is None else {"out_shardings": jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))}
+    rows = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
     if name in build.CLASSICAL or resolve_loop(loop) == "scan":
-        sample_one = build.make_sample_fn(config, module)
-        return jax.jit(_over_batch(lambda p, o, y, key: sample_one(p, o, y, key), op_axis, 1), **rows)
+        return jax.jit(_over_batch(build.make_sample_fn(config, module), op_axis, 1), **rows)
     sampler = build.make_sampler(config, module)
 
     def start_one(params, operator, y, key):
