@@ -138,4 +138,6 @@ def test_guidance_lowers_the_measurement_residual(tiny, posterior):
     images, tokens, _ = jax.jit(jax.vmap(per_key, in_axes=(None, None, None, 0)))(y, keys, cond, jnp.array([1.0, 0.0]))
     assert tokens.shape == (2, 2, 64) and int(tokens.max()) < 32  # every token unmasked at the end
     guided, unguided = np.asarray(jax.vmap(jax.vmap(norm_likelihood(op, y)))(images))
+    # measured ratios 0.71 (diffusion) and 0.68 (decouple_random); the samples' spread (+-0.04) is far
+    # below the gap, so a token that rounds the other way on another machine cannot close it
     assert guided.mean() < 0.85 * unguided.mean(), (guided, unguided)

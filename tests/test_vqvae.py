@@ -45,8 +45,10 @@ def test_quantize_is_nearest_code_and_soft_decode_of_one_hot_equals_hard_decode(
     codebook = np.asarray(sd["quantize.embedding.weight"], np.float64)
     dist = ((np.asarray(z, np.float64)[..., None, :] - codebook) ** 2).sum(-1)
     zq, idx = model.apply({"params": params}, z, method="quantize")
-    np.testing.assert_array_equal(np.asarray(idx), dist.argmin(-1))
-    np.testing.assert_allclose(np.asarray(zq), codebook[dist.argmin(-1)], atol=1e-6)
+    # the nearest code up to float32 rounding of the distances (a near-tie may pick either code)
+    chosen = np.take_along_axis(dist, np.asarray(idx)[..., None], -1)[..., 0]
+    assert (chosen <= dist.min(-1) * (1 + 1e-5) + 1e-6).all()
+    np.testing.assert_allclose(np.asarray(zq), codebook[np.asarray(idx)], atol=1e-6)
     hard = model.apply({"params": params}, z, method="decode")
     soft = model.apply({"params": params}, jax.nn.one_hot(idx, codebook.shape[0]), method="decode_code_weights")
     np.testing.assert_allclose(np.asarray(soft), np.asarray(hard), atol=1e-5)
