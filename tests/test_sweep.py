@@ -76,6 +76,7 @@ def test_sweep_is_one_call_equal_to_single_setting_runs(tiny_checkpoint, image_d
         single = config.copy_and_resolve_references()
         setattr(single.solver, param, value)
         single.eval.num_samples = seeds
+        single.execution.loop = "scan"     # one compiled program per setting (the host loop is checked in test_execution)
         batch_fn = runner.make_batch_fn(single, module, operators, build.build_noise(single), sharding.data_mesh())
         ref = batch_fn(params, operator, images, indices)
         assert_rounding_close(out["samples"][s], ref["samples"], f"sweep vs run samples, {param}={value}")

@@ -17,9 +17,15 @@ def q_sample(schedule: DiffusionSchedule, x0, t, noise):
     return jnp.sqrt(abar) * x0 + jnp.sqrt(1.0 - abar) * noise
 
 
-def predict_x0_from_eps(schedule: DiffusionSchedule, x, t, eps, clip: bool = False):
-    """x0_hat = sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps, optionally clamped to [-1, 1]."""
+def predict_x0_from_eps(schedule: DiffusionSchedule, x, t, eps, clip=False):
+    """x0_hat = sqrt(1/abar_t) x_t - sqrt(1/abar_t - 1) eps, optionally clamped to [-1, 1].
+
+    `clip` is a bool, or a function `(x0_hat, t) -> x0_hat` that replaces the clamp (a replay's
+    clamp that follows a recording at near ties, experiments/crosscheck/dps.py).
+    """
     x0 = schedule.sqrt_recip_alphas_cumprod[t] * x - schedule.sqrt_recipm1_alphas_cumprod[t] * eps
+    if callable(clip):
+        return clip(x0, t)
     return jnp.clip(x0, -1.0, 1.0) if clip else x0
 
 
@@ -63,10 +69,11 @@ def split_model_output(out, channels: int):
 
 
 def p_mean_variance(schedule: DiffusionSchedule, eps_model, x, t, var_type: str = "learned_range",
-                    clip_denoised: bool = True):
+                    clip_denoised=True):
     """One network call: dict(mean, log_variance, pred_xstart, eps) of p_theta(x_{t-1} | x_t).
 
-    pred_xstart = clip(x0_hat) when `clip_denoised`; mean = mu~_t(x_t, pred_xstart).
+    pred_xstart = clip(x0_hat) when `clip_denoised` (or its function, `predict_x0_from_eps`);
+    mean = mu~_t(x_t, pred_xstart).
     """
     out = eps_model(x, schedule.timestep_map[t].astype(jnp.float32))
     eps, var_values = split_model_output(out, x.shape[-1])
