@@ -7,6 +7,8 @@ on [0, 1]).
 import ml_collections
 from ml_collections import config_dict
 
+from jaxinv.solvers import registry
+
 
 def get_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -49,22 +51,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.noise.name = "gaussian"      # gaussian | poisson | clean
     c.noise.params = ml_collections.ConfigDict({"sigma": 0.05})
 
-    # Solver switches; each solver reads only its own fields.
-    c.solver = ml_collections.ConfigDict()
-    c.solver.name = "dps"          # dps | codps | codps_plus | spgd, or a classical baseline: bicubic | pseudo_inverse | wiener | mean_fill
-    c.solver.scale = 1.0           # dps, codps, codps_plus: guidance step size
-    c.solver.step_rule = "code"    # dps: "code" (unsquared norm, the released code) | "paper" (Algorithm 1)
-    c.solver.batch_norm = False    # dps: the code's norm over the whole batch (DPS issue #12); compatibility only
-    c.solver.t_div = 1.0           # codps*: respaced index below which scale is divided by div_ratio
-    c.solver.div_ratio = 1.0       # codps*
-    c.solver.inv_var = 1.0         # codps*: prior precision of x0 (0 = d x0/d x_t = 1/sqrt(abar) for CoDPS+)
-    c.solver.likelihood = "gram"   # codps*: "gram" (use_A_AT: True), "masked", "identity"
-    c.solver.eta = 1.0             # codps_plus: DDIM eta (CoDPS changed the default to 1)
-    c.solver.num_inner = 5         # spgd: warm-up gradient steps J per annealing step
-    c.solver.lr = 1.0              # spgd: learning rate of the warm-up steps
-    c.solver.lr_min_ratio = 0.01   # spgd: linear decay to lr * lr_min_ratio
-    c.solver.beta = 0.9            # spgd: momentum of the adaptive directional momentum
-    c.solver.variant = "code"      # spgd: "code" (released: momentum unused) | "paper" (momentum applied)
+    # The method (`jaxinv.solvers.registry`: dps | codps | codps_plus | spgd | ddpm, or a classical
+    # baseline: bicubic | pseudo_inverse | wiener | mean_fill) and every registered method's fields
+    # with their defaults; each method reads only its own (their docs: `Method.fields` in its module).
+    c.solver = registry.solver_config()
 
     c.data = ml_collections.ConfigDict()
     c.data.source = "image_folder"   # image_folder | npz | caption_csv | tfds

@@ -13,7 +13,7 @@ Prior: `jaxinv/demo/prior`, the EMA weights of `experiments.train --config confi
 The operators are scaled down from the seeds' 256² settings to 64² images: SR×4 is DPS's bicubic
 Resizer; the Gaussian blur has sigma 1.5 (kernel 13) with circular padding, so CoDPS+ and the
 Wiener filter use its exact Fourier Gram; the box hole is 32×32 (DPS: 128 of 256). Step counts are
-cut for a CPU run (`dps_steps`, `codps_plus_steps`, `spgd_steps` × `spgd_inner`).
+cut for a CPU run (`steps.<solver>`; SPGD runs J = 2 gradient steps per annealing step).
 The solver weights were tuned (full setting) on crops of training photographs, not on the held-out
 crops; the quick setting doubles DPS's weight for its halved step count.
 """
@@ -38,9 +38,9 @@ SOLVER_FIELDS = {
     "dps": {"diffusion.var_type": "fixed_large"},
     "codps_plus": {"diffusion.var_type": "fixed_large", "solver.eta": 1.0, "solver.t_div": 15.0,
                    "solver.div_ratio": 5.0, "solver.inv_var": 2.0, "solver.likelihood": "gram"},
-    "spgd": {},
+    "spgd": {"solver.num_inner": 2},      # gradient steps J per annealing step
 }
-WEIGHTS = {   # dps / codps_plus: solver.scale; spgd: solver.lr (the sweep is in docs/demo.md)
+WEIGHTS = {   # the solver's first traced field: dps / codps_plus solver.scale, spgd solver.lr (docs/demo.md)
     ("dps", "sr4"): 8.0, ("dps", "gaussian_deblur"): 8.0, ("dps", "inpaint_box"): 8.0,
     ("codps_plus", "sr4"): 0.3, ("codps_plus", "gaussian_deblur"): 0.2, ("codps_plus", "inpaint_box"): 0.4,
     ("spgd", "sr4"): 10.0, ("spgd", "gaussian_deblur"): 1.0, ("spgd", "inpaint_box"): 0.5,
@@ -63,10 +63,9 @@ def get_config(setting: str = "quick") -> ml_collections.ConfigDict:
     c.tasks = ",".join(TASKS)                     # subset, e.g. --config.tasks=sr4
     c.solvers = "dps,codps_plus,spgd"             # subset, e.g. --config.solvers=dps
     c.operator_seed = 0                           # numpy seed of the box position
-    c.dps_steps = 100 if full else 50             # respaced DDPM steps of DPS
-    c.codps_plus_steps = 50 if full else 25       # DDIM steps of CoDPS+
-    c.spgd_steps = 50 if full else 25             # SPGD annealing steps
-    c.spgd_inner = 2                              # SPGD gradient steps J per annealing step
+    # sampling steps per solver: respaced DDPM (DPS), DDIM (CoDPS+), annealing steps (SPGD)
+    c.steps = ml_collections.ConfigDict({"dps": 100, "codps_plus": 50, "spgd": 50} if full else
+                                        {"dps": 50, "codps_plus": 25, "spgd": 25})
     weights = {f"{s}_{t}": w * (1 if full or s != "dps" else 2) for (s, t), w in WEIGHTS.items()}
     c.weights = ml_collections.ConfigDict(weights)
     c.output = ml_collections.ConfigDict()

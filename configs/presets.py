@@ -109,15 +109,57 @@ _SPGD_NOTES = {
                    "its lr 5e-5, also a DAPS leftover, is kept as written, so guidance is nearly off",
 }
 
-SOLVERS = ("dps", "codps", "codps_plus", "spgd")
+def _dps_row(c, dataset: str, task: str) -> None:
+    path, c.solver.scale = _DPS[task]
+    _set_operator(c, _DPS_OPS, task)
+    c.operator.seed = 0   # DPS draws masks/kernels unseeded
+    c.source = (f"DPS2022/diffusion-posterior-sampling {path}: method ps, scale {c.solver.scale}, "
+                f"noise gaussian 0.05; configs/diffusion_config.yaml: ddpm, 1000 steps, learned_range")
+
+
+def _codps_row(c, dataset: str, task: str) -> None:
+    solver = c.solver.name
+    scale, t_div, div_ratio, inv_var = _CODPS[(dataset, solver, task)]
+    c.solver.scale, c.solver.t_div, c.solver.div_ratio, c.solver.inv_var = scale, t_div, div_ratio, inv_var
+    c.solver.likelihood, c.solver.eta = "gram", 1.0
+    _set_operator(c, _CODPS_OPS, task)
+    c.operator.seed = 225   # `--seed 225` of the repo's run scripts
+    c.seed = 225
+    sampler = "DDIM" if solver == "codps_plus" else "DDPM"
+    c.diffusion.respacing = "ddim100" if solver == "codps_plus" else "1000"
+    note = _CODPS_NOTES.get((dataset, solver, task))
+    c.source = (f"CSIPlab/CoDPS configs/{dataset.upper()}/{sampler}/{_CODPS_FILES[task]}_config.yaml: "
+                f"method {'CoDPS+' if solver == 'codps_plus' else 'CoDPS'}, scale {scale}, t_div {t_div}, "
+                f"div_ratio {div_ratio}, inv_var {inv_var}, use_A_AT True, noise gaussian 0.05; "
+                f"respacing {c.diffusion.respacing}" + (", eta 1" if solver == "codps_plus" else "")
+                + (f" ({note})" if note else ""))
+
+
+def _spgd_row(c, dataset: str, task: str) -> None:
+    path, c.solver.num_inner, c.solver.lr, sigma_y = _SPGD[task]
+    c.noise.params.sigma = sigma_y
+    _set_operator(c, _SPGD_OPS, task)
+    c.operator.seed = 42   # posterior_sample.py seeds numpy/torch with 42
+    c.seed = 42
+    note = _SPGD_NOTES.get(task)
+    c.source = (f"74587887/SPGD {path}: num_steps (J) {c.solver.num_inner}, lr {c.solver.lr}, sigma "
+                f"{sigma_y}; config/sampler/edm_spgd.yaml: 200 steps, sigma_max 100, sigma_min 0.1, poly-7; "
+                f"variant code (released momentum unused)" + (f" ({note})" if note else ""))
+
+
+# solver -> (the (dataset, task) pairs its seed ships, the function applying one row)
+_ROWS = {
+    "dps": ([(d, t) for d in DATASETS for t in _DPS], _dps_row),
+    "codps": ([(d, t) for (d, s, t) in _CODPS if s == "codps"], _codps_row),
+    "codps_plus": ([(d, t) for (d, s, t) in _CODPS if s == "codps_plus"], _codps_row),
+    "spgd": ([(d, t) for d in DATASETS for t in _SPGD], _spgd_row),
+}
+SOLVERS = tuple(_ROWS)
 
 
 def available() -> list[tuple[str, str, str]]:
     """Every (dataset, solver, task) the seeds define."""
-    out = [(d, "dps", t) for d in DATASETS for t in _DPS]
-    out += [(d, s, t) for (d, s, t) in _CODPS]
-    out += [(d, "spgd", t) for d in DATASETS for t in _SPGD]
-    return sorted(out)
+    return sorted((d, s, t) for s, (pairs, _) in _ROWS.items() for d, t in pairs)
 
 
 PRESETS = available()
@@ -141,35 +183,5 @@ def preset(dataset: str, solver: str, task: str) -> ml_collections.ConfigDict:
     c.model.preset, c.model.checkpoint_dir, c.model.torch_checkpoint = d["preset"], d["checkpoint_dir"], d["torch_checkpoint"]
     c.data.path = d["data_path"]
     c.solver.name = solver
-    if solver == "dps":
-        path, c.solver.scale = _DPS[task]
-        _set_operator(c, _DPS_OPS, task)
-        c.operator.seed = 0   # DPS draws masks/kernels unseeded
-        c.source = (f"DPS2022/diffusion-posterior-sampling {path}: method ps, scale {c.solver.scale}, "
-                    f"noise gaussian 0.05; configs/diffusion_config.yaml: ddpm, 1000 steps, learned_range")
-    elif solver in ("codps", "codps_plus"):
-        scale, t_div, div_ratio, inv_var = _CODPS[(dataset, solver, task)]
-        c.solver.scale, c.solver.t_div, c.solver.div_ratio, c.solver.inv_var = scale, t_div, div_ratio, inv_var
-        c.solver.likelihood, c.solver.eta = "gram", 1.0
-        _set_operator(c, _CODPS_OPS, task)
-        c.operator.seed = 225   # `--seed 225` of the repo's run scripts
-        c.seed = 225
-        sampler = "DDIM" if solver == "codps_plus" else "DDPM"
-        c.diffusion.respacing = "ddim100" if solver == "codps_plus" else "1000"
-        note = _CODPS_NOTES.get((dataset, solver, task))
-        c.source = (f"CSIPlab/CoDPS configs/{dataset.upper()}/{sampler}/{_CODPS_FILES[task]}_config.yaml: "
-                    f"method {'CoDPS+' if solver == 'codps_plus' else 'CoDPS'}, scale {scale}, t_div {t_div}, "
-                    f"div_ratio {div_ratio}, inv_var {inv_var}, use_A_AT True, noise gaussian 0.05; "
-                    f"respacing {c.diffusion.respacing}" + (", eta 1" if solver == "codps_plus" else "")
-                    + (f" ({note})" if note else ""))
-    else:
-        path, c.solver.num_inner, c.solver.lr, sigma_y = _SPGD[task]
-        c.noise.params.sigma = sigma_y
-        _set_operator(c, _SPGD_OPS, task)
-        c.operator.seed = 42   # posterior_sample.py seeds numpy/torch with 42
-        c.seed = 42
-        note = _SPGD_NOTES.get(task)
-        c.source = (f"74587887/SPGD {path}: num_steps (J) {c.solver.num_inner}, lr {c.solver.lr}, sigma "
-                    f"{sigma_y}; config/sampler/edm_spgd.yaml: 200 steps, sigma_max 100, sigma_min 0.1, poly-7; "
-                    f"variant code (released momentum unused)" + (f" ({note})" if note else ""))
+    _ROWS[solver][1](c, dataset, task)
     return c

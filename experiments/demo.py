@@ -22,10 +22,12 @@ from configs import defaults
 from configs.demo import SOLVER_FIELDS, TASKS
 from experiments import run as runner
 from jaxinv.io import fresh_run_dir
-from jaxinv.solvers.spgd import DivergenceError
+from jaxinv.solvers import registry
+from jaxinv.solvers.driver import DivergenceError
 
-SOLVER_LABELS = {"dps": "DPS", "codps_plus": "CoDPS+", "spgd": "SPGD", "bicubic": "bicubic",
-                 "pseudo_inverse": "pseudo-inverse", "wiener": "Wiener", "mean_fill": "mean fill"}
+
+def method_label(method: str) -> str:
+    return registry.get(method).label
 
 
 def parse(argv):
@@ -61,16 +63,12 @@ def run_config(demo, task: str, method: str, root: str):
     for path, value in SOLVER_FIELDS.get(method, {}).items():
         group, field = path.split(".")
         setattr(getattr(c, group), field, value)
-    if method == "dps":
-        c.diffusion.respacing = str(int(demo.dps_steps))
-    elif method == "codps_plus":
-        c.diffusion.respacing = f"ddim{int(demo.codps_plus_steps)}"
-    elif method == "spgd":
-        c.annealing.num_steps, c.solver.num_inner = int(demo.spgd_steps), int(demo.spgd_inner)
+    solver = registry.get(method)
+    if method in demo.steps:
+        solver.set_steps(c, int(demo.steps[method]))
     weight_key = f"{method}_{task}"
     if weight_key in demo.weights:
-        field = "lr" if method == "spgd" else "scale"
-        setattr(c.solver, field, float(demo.weights[weight_key]))
+        setattr(c.solver, solver.traced[0], float(demo.weights[weight_key]))
     c.eval.metrics = ("psnr", "ssim")   # LPIPS needs converted VGG16 weights (docs/metrics.md); FID needs thousands of images
     c.data.source = "image_folder"
     c.data.path = demo.image_dir
@@ -86,10 +84,10 @@ def summarize_table(results: dict) -> str:
     lines = ["| task | method | PSNR (dB) | SSIM |", "|---|---|---|---|"]
     for (task, method), rows in results.items():
         if isinstance(rows, str):
-            lines.append(f"| {task} | {SOLVER_LABELS[method]} | diverged | {rows} |")
+            lines.append(f"| {task} | {method_label(method)} | diverged | {rows} |")
             continue
         psnr, ssim = (np.array([float(r[m]) for r in rows]) for m in ("psnr", "ssim"))
-        lines.append(f"| {task} | {SOLVER_LABELS[method]} | {psnr.mean():.2f} ± {psnr.std():.2f} | "
+        lines.append(f"| {task} | {method_label(method)} | {psnr.mean():.2f} ± {psnr.std():.2f} | "
                      f"{ssim.mean():.3f} ± {ssim.std():.3f} |")
     return "\n".join(lines)
 
@@ -98,7 +96,7 @@ def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, scale: in
     """Labelled PNG; rows (task, image), columns: truth, measurement, the task's first baseline, the solvers."""
     from PIL import Image, ImageDraw
 
-    header = ["truth", "measurement", "classical"] + [SOLVER_LABELS[m] for m in solvers]
+    header = ["truth", "measurement", "classical"] + [method_label(m) for m in solvers]
     rows = []
     for task in tasks:
         methods = [TASKS[task]["baselines"][0]] + list(solvers)
@@ -135,12 +133,12 @@ def execute(demo, progress: bool = True) -> tuple[str, str]:
     for task in tasks:
         for method in list(TASKS[task]["baselines"]) + solvers:
             if progress:
-                print(f"[demo] {task}: {SOLVER_LABELS[method]}", flush=True)
+                print(f"[demo] {task}: {method_label(method)}", flush=True)
             t0 = time.perf_counter()
             try:
                 run_dir = runner.execute(run_config(demo, task, method, demo_dir), progress=progress)
             except DivergenceError as e:   # recorded in the table; the other methods still run
-                print(f"[demo] {task}: {SOLVER_LABELS[method]} diverged: {e}", file=sys.stderr)
+                print(f"[demo] {task}: {method_label(method)} diverged: {e}", file=sys.stderr)
                 results[(task, method)] = str(e)
                 continue
             finally:

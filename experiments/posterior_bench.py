@@ -24,18 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinv.diffusion import (annealing_schedule, base_alphas_cumprod, eps_model_from_denoiser, gaussian_denoiser,
-                              gaussian_mixture_denoiser, make_schedule)
-from jaxinv.solvers import codps_plus_solver, codps_solver, ddpm_solver, dps_solver, run, sampling_xs
-from jaxinv.solvers.gaussian_posterior import (MatrixOperator, gaussian_posterior, mixture_moments, mixture_posterior,
+from configs import defaults
+from jaxinv.diffusion import base_alphas_cumprod, denoiser_prior, gaussian_denoiser, gaussian_mixture_denoiser
+from jaxinv.solvers import registry, run
+from jaxinv.solvers.gaussian_posterior import (MatrixOperator, mixture_moments, mixture_posterior,
                                                sample_mixture, sliced_wasserstein)
-from jaxinv.solvers.spgd import check_finite, spgd_solver, spgd_xs
+from jaxinv.solvers.driver import DivergenceError, check_finite
 
 NOISE_SIGMA = 0.1
 GAUSS_VAR = 0.25
 MIX_WEIGHTS = (0.5, 0.3, 0.2)
 MIX_VAR = 0.05
-SOLVERS = ("ddpm", "euler", "dps", "codps", "codps+", "spgd")
 UNCONDITIONAL = ("ddpm", "euler")
 DPS_SCALE = 0.5
 CODPS_SCALE = 0.005
@@ -72,43 +71,54 @@ def denoiser_of(prior: dict):
     return gaussian_mixture_denoiser(prior["weights"], prior["means"], prior["variances"])
 
 
+# Every run: the closed-form prior's eps model with fixed-small variance and no clamp, Gaussian
+# noise NOISE_SIGMA, SPGD's annealing from sigma 100 to 0.01. Per row: the registered method, its
+# config overrides, and whether the problem's SPGD_LR / ||A||^2 is its traced `lr`. A method not
+# listed runs with its defaults.
+COMMON = {"diffusion.var_type": "fixed_small", "diffusion.clip_denoised": False, "noise.name": "gaussian",
+          "noise.params.sigma": NOISE_SIGMA, "annealing.sigma_max": 100.0, "annealing.sigma_min": 0.01}
+ROWS = {
+    "ddpm": ("ddpm", {}, False),
+    "euler": ("spgd", {"solver.num_inner": 1, "solver.lr": 0.0}, False),   # the PF-ODE, no guidance
+    "dps": ("dps", {"solver.scale": DPS_SCALE}, False),
+    "codps": ("codps", {"solver.scale": CODPS_SCALE}, False),
+    "codps+": ("codps_plus", {"solver.scale": CODPS_SCALE}, False),
+    "spgd": ("spgd", {"solver.num_inner": SPGD_INNER}, True),
+}
+
+
+def row_config(name: str, steps: int, inv_var: float):
+    """The run config of bench row `name` with `steps` sampling steps; CoDPS's prior precision `inv_var`."""
+    method, overrides, _ = ROWS.get(name, (name, {}, False))
+    config = defaults.get_config()
+    config.solver.name = method
+    for path, value in {**COMMON, "solver.inv_var": inv_var, **overrides}.items():
+        *groups, field = path.split(".")
+        node = config
+        for g in groups:
+            node = node[g]
+        node[field] = value
+    registry.get(method).set_steps(config, steps)
+    return config
+
+
 @functools.lru_cache(maxsize=None)
 def sampler(name: str, steps: int, n: int, inv_var: float = 1.0):
-    """jitted (prior, matrix, y, lr, key) -> (n, d) samples; one compile per (name, steps, n, inv_var, shapes).
-
-    `inv_var` (CoDPS's prior precision) is static: CoDPS+ branches on it in Python.
-    """
+    """jitted (prior, matrix, y, lr, key) -> (n, d) samples, (n,) finite; one compile per
+    (name, steps, n, inv_var, shapes). `inv_var` (CoDPS's prior precision) is static: CoDPS+ branches on it."""
+    config = row_config(name, steps, inv_var)
+    method = registry.get(config.solver.name)
+    traced_lr = ROWS.get(name, (None, None, False))[2]
     abar = base_alphas_cumprod(1000, "linear")
-    schedule = make_schedule(1000, "linear", str(steps))
-    annealing = annealing_schedule(steps, 100.0, 0.01, 0.0)
 
     def one(prior, matrix, y, lr, key):
-        d = matrix.shape[1]
-        shape = (d, 1, 1)
-        op = MatrixOperator(matrix)
-        denoiser = denoiser_of(prior)
-        eps_model = eps_model_from_denoiser(denoiser, abar)
-        k_init, k_noise = jax.random.split(key)
-        if name in ("euler", "spgd"):
-            solver = spgd_solver(denoiser, op, y, num_inner=SPGD_INNER if name == "spgd" else 1)
-            xs = spgd_xs(annealing, lr if name == "spgd" else 0.0)
-            out = run(solver, 100.0 * jax.random.normal(k_init, shape), xs)
-            return out["sample"].reshape(-1), out["diagnostics"]["finite"]
-        if name == "ddpm":
-            solver = ddpm_solver(eps_model, schedule, var_type="fixed_small", clip_denoised=False)
-        elif name == "dps":
-            solver = dps_solver(eps_model, schedule, op, y, scale=DPS_SCALE, var_type="fixed_small",
-                                clip_denoised=False)
-        elif name == "codps":
-            solver = codps_solver(eps_model, schedule, op, y, NOISE_SIGMA, scale=CODPS_SCALE, inv_var=inv_var,
-                                  var_type="fixed_small", clip_denoised=False)
-        elif name == "codps+":
-            solver = codps_plus_solver(eps_model, schedule, op, y, NOISE_SIGMA, scale=CODPS_SCALE, inv_var=inv_var,
-                                       clip_denoised=False)
-        else:
-            raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
-        out = run(solver, jax.random.normal(k_init, shape), sampling_xs(schedule, k_noise, shape))
-        return out["sample"].reshape(-1), jnp.all(jnp.isfinite(out["sample"]))[None]
+        shape = (matrix.shape[1], 1, 1)
+        run_sampler = method.make_sampler(config, shape)
+        hparams = {"lr": lr} if traced_lr else {}
+        solver = run_sampler.solver(denoiser_prior(denoiser_of(prior), abar), MatrixOperator(matrix), y, hparams)
+        out = run(solver, *run_sampler.start(key, hparams))
+        finite = jnp.all(jnp.isfinite(out["sample"]))
+        return out["sample"].reshape(-1), out["diagnostics"].get("finite", finite[None])
 
     @jax.jit
     def sample(prior, matrix, y, lr, key):
@@ -142,10 +152,11 @@ def solver_samples(problem: dict, name: str, steps: int, n: int, seed: int) -> n
     y = jnp.asarray(problem["y"], jnp.float32).reshape(-1, 1, 1)
     fn = sampler(name, steps, n, inv_var if name.startswith("codps") else 1.0)
     samples, finite = fn(prior, matrix, y, jnp.float32(lr), jax.random.PRNGKey(seed))
-    if name in ("spgd", "euler"):
-        check_finite({"finite": np.asarray(finite)})
-    elif not np.asarray(finite).all():
-        raise ValueError(f"{name} with {steps} steps produced non-finite samples")
+    finite = np.asarray(finite)
+    if finite.shape[-1] > 1:     # per-step flags (SPGD)
+        check_finite({"finite": finite}, f"{name} with {steps} steps")
+    elif not finite.all():
+        raise DivergenceError(f"{name} with {steps} steps produced non-finite samples")
     return np.asarray(samples, np.float64)
 
 
@@ -232,7 +243,7 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.output or f"runs/posterior_bench/{datetime.datetime.utcnow():%Y%m%d-%H%M%S}")
     if out.exists():
         raise SystemExit(f"output directory {out} exists; refusing to overwrite")
-    rows = bench(solvers=SOLVERS, seed=args.seed, **config)
+    rows = bench(solvers=tuple(ROWS), seed=args.seed, **config)
     write_outputs(rows, out)
     print(f"wrote {out}/results.md, results.csv, sw_vs_steps.png")
     return 0

@@ -34,7 +34,7 @@ from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.io.run_dir import to_uint8
 from jaxinv.metrics import psnr, ssim
-from jaxinv.solvers.spgd import DivergenceError, check_finite
+from jaxinv.solvers.driver import DivergenceError, check_finite
 
 METRICS = {"psnr": psnr, "ssim": ssim}
 VERSIONED = ("jax", "jaxlib", "flax", "numpy", "ml_collections", "orbax-checkpoint", "optax", "jaxinv")

@@ -1,7 +1,7 @@
 """Seeds x hyper-parameter grid in ONE compiled call:
 `python -m experiments.sweep --config configs/ffhq/dps_sr4.py --sweep.seeds=16 --sweep.grid='solver.scale=[0.1,0.3,1.0]'`.
 
-The grid's parameters are traced values (`jaxinv.build.TRACED_PARAMS`: DPS/CoDPS `scale`, SPGD
+The grid's parameters are traced values (the method's `traced` fields: DPS/CoDPS `scale`, SPGD
 `lr`), so the whole sweep is `jit(vmap_images(vmap_(setting, seed)(sample)))`: one trace, one
 compilation, one call, however many settings and seeds. Several keys (`'solver.scale=[..];...'`)
 give their Cartesian product. Seed k of image i uses the key of posterior sample k in
@@ -192,8 +192,8 @@ def execute(config, sweep_cfg) -> str | None:
         raise ValueError("give --config configs/<dataset>/<solver>_<task>.py")
     if int(sweep_cfg.seeds) < 1:
         raise ValueError(f"sweep.seeds must be >= 1, got {sweep_cfg.seeds}")
-    if config.solver.name not in build.SOLVERS:
-        raise ValueError(f"unknown solver {config.solver.name!r}; expected one of {build.SOLVERS}")
+    if build.method_of(config).classical:
+        raise ValueError(f"{config.solver.name!r} is a classical baseline: it has nothing to sweep")
     grid = parse_grid(sweep_cfg.grid, config.solver.name)
     settings = settings_of(grid)
     examples = load_examples(config.data)

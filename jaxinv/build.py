@@ -3,34 +3,27 @@
 config -> `load_model` (converted ADM) + `OperatorSource` (host-side masks/kernels, one per image
 where the seed draws one per image) + `build_noise` -> `make_sample_fn`: one jittable function
 `sample(params, operator, y, key) -> {"sample", "diagnostics"}` for ONE measurement, which the
-runner vmaps over a batch and over posterior samples. `sample(..., hparams)` takes the solver
-hyper-parameters of `TRACED_PARAMS` as (possibly traced) arrays, so a grid of settings is one more
-`jax.vmap` (experiments.sweep) instead of one compilation per setting.
+runner vmaps over a batch and over posterior samples. The solver is the registered method of
+`solver.name` (`jaxinv.solvers.registry`). `sample(..., hparams)` takes the method's traced
+hyper-parameters as (possibly traced) arrays, so a grid of settings is one more `jax.vmap`
+(experiments.sweep) instead of one compilation per setting.
 """
 from __future__ import annotations
 
 import os
-from typing import Callable, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.checkpoint import CONFIG_FILE, PARAMS_SUBDIR
-from jaxinv.diffusion import VPPrecond, annealing_schedule, flax_eps_model, make_schedule
+from jaxinv.diffusion import network_prior
 from jaxinv.operators import make_noise, make_operator, stack_operators
 from jaxinv.operators.blur import MotionBlur
 from jaxinv.operators.inpainting import Inpainting, generate_mask
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
-from jaxinv.solvers import codps_plus_solver, codps_solver, dps_solver, run, sampling_xs
-from jaxinv.solvers.classical import BASELINES
-from jaxinv.solvers.spgd import spgd_solver, spgd_xs
+from jaxinv.solvers import registry, run
+from jaxinv.solvers.registry import Sampler
 
-SOLVERS = ("dps", "codps", "codps_plus", "spgd")
-CLASSICAL = tuple(BASELINES)   # no network: bicubic, pseudo_inverse, wiener, mean_fill
-# Solver fields that enter the sampler only as arithmetic, so they may be traced arrays.
-TRACED_PARAMS = {"dps": ("scale",), "codps": ("scale",), "codps_plus": ("scale",), "spgd": ("lr",),
-                 **{name: () for name in CLASSICAL}}
 CONVERT_COMMAND = "python -m convert.adm --checkpoint {torch} --model-config {preset} --output {dir}"
 
 
@@ -121,126 +114,59 @@ class OperatorSource:
 
 
 def check_hparams(solver: str, names) -> None:
-    """Raises unless every name is a traced hyper-parameter of `solver` (`TRACED_PARAMS`)."""
-    if solver not in TRACED_PARAMS:
-        raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS + CLASSICAL}")
-    bad = sorted(set(names) - set(TRACED_PARAMS[solver]))
-    if bad:
-        raise ValueError(f"solver {solver!r} cannot take {bad} as traced values; its traced hyper-parameters "
-                         f"are {list(TRACED_PARAMS[solver])} (others change the traced program: one run each)")
+    """Raises unless every name is a traced hyper-parameter of `solver` (its `Method.traced`)."""
+    registry.check_hparams(solver, names)
 
 
-def _diffusion_solver(config, eps_model, schedule, operator, y, hparams):
-    s = config.solver
-    diffusion = config.diffusion
-    scale = hparams.get("scale", float(s.scale))
-    if s.name == "dps":
-        return dps_solver(eps_model, schedule, operator, y, scale=scale, var_type=diffusion.var_type,
-                          clip_denoised=bool(diffusion.clip_denoised), step_rule=s.step_rule,
-                          noise_model="poisson" if config.noise.name == "poisson" else "gaussian",
-                          batch_norm=bool(s.batch_norm))
-    sigma = float(plain(config.noise.params).get("sigma", 0.0)) if config.noise.name == "gaussian" else 0.0
-    common = dict(noise_sigma=sigma, scale=scale, t_div=float(s.t_div), div_ratio=float(s.div_ratio),
-                  inv_var=float(s.inv_var), likelihood=s.likelihood, clip_denoised=bool(diffusion.clip_denoised))
-    if s.name == "codps":
-        return codps_solver(eps_model, schedule, operator, y, var_type=diffusion.var_type, **common)
-    return codps_plus_solver(eps_model, schedule, operator, y, eta=float(s.eta), **common)
+def method_of(config) -> registry.Method:
+    """The registered method of `config.solver.name` (the error lists the registered ones)."""
+    return registry.get(config.solver.name)
 
 
-def _classical_sample_fn(config):
-    name = config.solver.name
-    baseline = BASELINES[name]
-    if name == "wiener":
-        if config.noise.name != "gaussian":
-            raise ValueError(f"the wiener baseline assumes Gaussian noise, not {config.noise.name!r}")
-        sigma = float(plain(config.noise.params)["sigma"])
-        baseline = lambda operator, y: BASELINES["wiener"](operator, y, sigma)  # noqa: E731
+def _classical_sample_fn(config, method):
+    estimate = method.estimate(config)
 
     def sample(params, operator, y, key, hparams=None):
         del params, key
-        check_hparams(name, dict(hparams or {}))
-        return {"sample": baseline(operator, y), "diagnostics": {}}
+        check_hparams(method.name, dict(hparams or {}))
+        return {"sample": estimate(operator, y), "diagnostics": {}}
 
     return sample
 
 
-class Sampler(NamedTuple):
-    """One measurement's sampler split at its step loop (what `make_sample_fn` scans and
-    `jaxinv.execution` may instead loop from the host).
-
-    `start(key, hparams) -> (x_init, xs)`: the first iterate and the per-step inputs (steps leading).
-    `solver(params, operator, y, hparams) -> Solver`: init / step / output for this measurement.
-    """
-    start: Callable
-    solver: Callable
-
-
 def make_sampler(config, module) -> Sampler:
-    """The `Sampler` of a diffusion solver of `config` (not the classical baselines: they have no steps).
+    """The `Sampler` of the diffusion method of `config` on the network `module`: its `solver` takes
+    the network's params (`solver(params, operator, y, hparams)`); `start` is the method's.
 
-    DPS/CoDPS/CoDPS+: x_T ~ N(0, I), then the respaced reverse process (noise per step from `key`).
-    SPGD: x_0 = sigma_max N(0, I), then the annealing steps (deterministic after the start).
-    `hparams` holds `TRACED_PARAMS[solver]` values that override the config's (possibly traced).
+    `hparams` holds values of the method's traced fields that override the config's (possibly traced).
     """
-    name = config.solver.name
-    if name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
-    shape = image_shape(config)
-    learn_sigma = bool(getattr(module.config, "learn_sigma", True))
-    if name in ("dps", "codps") and config.diffusion.var_type == "learned_range" and not learn_sigma:
-        raise ValueError("diffusion.var_type 'learned_range' needs a model with learn_sigma=True; "
-                         "use 'fixed_small' or 'fixed_large'")
-    remat = False  # block-level remat is a module field (load_adm(remat=...))
+    method = method_of(config)
+    if method.classical:
+        raise ValueError(f"{method.name!r} is a classical baseline: it has no sampling steps")
+    method.check(config, module.config)
+    sampler = method.make_sampler(config, image_shape(config))
 
-    if name == "spgd":
-        a = config.annealing
-        schedule = annealing_schedule(int(a.num_steps), float(a.sigma_max), float(a.sigma_min), sigma_final=0.0,
-                                      schedule=a.schedule, timestep=a.timestep)
-        xs = spgd_xs(schedule, float(config.solver.lr), float(config.solver.lr_min_ratio))
-        unit_lrs = spgd_xs(schedule, 1.0, float(config.solver.lr_min_ratio))["lr"]
-        sigma_start = float(schedule.sigma_steps[0])
+    def solver(params, operator, y, hparams):
+        return sampler.solver(network_prior(module, params), operator, y, hparams)
 
-        def spgd_start(key, hparams):
-            steps_xs = {**xs, "lr": hparams["lr"] * unit_lrs} if "lr" in hparams else xs
-            return sigma_start * jax.random.normal(key, shape), steps_xs
-
-        def spgd(params, operator, y, hparams):
-            denoiser = VPPrecond().denoiser(flax_eps_model(module, params, remat))
-            return spgd_solver(denoiser, operator, y, num_inner=int(config.solver.num_inner),
-                               beta=float(config.solver.beta), variant=config.solver.variant)
-
-        return Sampler(spgd_start, spgd)
-
-    d = config.diffusion
-    schedule = make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
-
-    def diffusion_start(key, hparams):
-        key_start, key_steps = jax.random.split(key)
-        return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
-
-    def diffusion(params, operator, y, hparams):
-        return _diffusion_solver(config, flax_eps_model(module, params, remat), schedule, operator, y, hparams)
-
-    return Sampler(diffusion_start, diffusion)
+    return Sampler(sampler.start, solver)
 
 
 def make_sample_fn(config, module):
     """`sample(params, operator, y, key, hparams=None) -> {"sample", "diagnostics"}`: one posterior sample
     of one measurement, the `make_sampler` steps as one `lax.scan` (`driver.run`).
 
-    `hparams` (optional) overrides solver fields of `TRACED_PARAMS[solver]` with arrays that may be
-    traced (e.g. `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
+    `hparams` (optional) overrides the method's traced fields with arrays that may be traced (e.g.
+    `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
     """
-    name = config.solver.name
-    if name in CLASSICAL:
-        return _classical_sample_fn(config)
-    if name not in SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS + CLASSICAL}")
+    method = method_of(config)
+    if method.classical:
+        return _classical_sample_fn(config, method)
     sampler = make_sampler(config, module)
 
     def sample(params, operator, y, key, hparams=None):
         hparams = dict(hparams or {})
-        check_hparams(name, hparams)
+        check_hparams(method.name, hparams)
         return run(sampler.solver(params, operator, y, hparams), *sampler.start(key, hparams))
 
     return sample

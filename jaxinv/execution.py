@@ -49,9 +49,8 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
     `jaxinv.sharding` mesh the outputs stay split along the batch axis (place the inputs with
     `sharding.shard_batch` / `replicate`). Classical baselines have no steps: both loops are one call.
     """
-    name = config.solver.name
     rows = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
-    if name in build.CLASSICAL or resolve_loop(loop) == "scan":
+    if build.method_of(config).classical or resolve_loop(loop) == "scan":
         return jax.jit(_over_batch(build.make_sample_fn(config, module), op_axis, 1), **rows)
     sampler = build.make_sampler(config, module)
 

@@ -35,7 +35,7 @@ def _png(path):
 def test_demo_on_a_tiny_prior(tiny_prior, tmp_path):
     c = demo_config.get_config()
     c.prior_dir, c.image_size, c.output.root = tiny_prior, 32, str(tmp_path)
-    c.tasks, c.solvers, c.dps_steps, c.codps_plus_steps = "sr4", "dps,codps_plus", 2, 2
+    c.tasks, c.solvers, c.steps.dps, c.steps.codps_plus = "sr4", "dps,codps_plus", 2, 2
     demo_dir, table = demo.execute(c, progress=False)
     with open(os.path.join(demo_dir, "results.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
@@ -59,7 +59,7 @@ def test_demo_on_a_tiny_prior(tiny_prior, tmp_path):
         assert np.abs(recon - expected).max() <= 1.01 / 127.5   # at most one 8-bit level (rounding ties)
     for method in methods:
         psnr = np.array([float(r["psnr"]) for r in rows if r["method"] == method])
-        label_name = demo.SOLVER_LABELS[method]
+        label_name = demo.method_label(method)
         assert f"| sr4 | {label_name} | {psnr.mean():.2f} ± {psnr.std():.2f} |" in table
     assert os.path.isfile(os.path.join(demo_dir, "grid.png"))
     second, _ = demo.execute(c, progress=False)

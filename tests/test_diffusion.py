@@ -1,7 +1,6 @@
 """jaxinv.diffusion against the original code's arrays (fixtures) and closed-form identities."""
 import json
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ the unguided chain, the naive ascent is the closed-form colour shift, and bad in
 from __future__ import annotations
 
 import csv
-import json
 import os
 
 import jax

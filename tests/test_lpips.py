@@ -5,7 +5,6 @@ converter's strictness checks run everywhere.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

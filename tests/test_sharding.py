@@ -189,7 +189,6 @@ GGDM_SETTINGS = dict(sigma=0.1, beta_coef=1.0, beta=0.0, rounds=4, batch=4, top_
 
 def _ggdm_history():
     """experiments.ggdm.run_one (Algorithm 1, G_loss, oracle score): {metric: (rounds + 1, seeds)}, seed placement."""
-    import jax
 
     from experiments import ggdm
     from jaxinv.reward.schedule import make_schedule

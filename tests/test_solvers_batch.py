@@ -1,6 +1,5 @@
 """Every solver under one jit with vmap over a batch of 4 and 2 seeds (tiny ADM), driver outputs,
 the no-backprop guarantee of CoDPS, and DPS's batch-coupled compatibility flag."""
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -6,7 +6,7 @@ import pytest
 
 from jaxinv import diffusion as D
 from jaxinv.operators import make_operator
-from jaxinv.solvers import dps_solver, run, sampling_xs
+from jaxinv.solvers import dps_solver, run
 
 M, C = 0.1, 0.4
 SHAPE = (4, 4, 1)

@@ -8,7 +8,8 @@ import pytest
 
 from jaxinv.diffusion import annealing_schedule, gaussian_denoiser
 from jaxinv.solvers import run
-from jaxinv.solvers.spgd import channel_cosine_alpha, check_finite, spgd_lrs, spgd_solver, spgd_xs
+from jaxinv.solvers.driver import check_finite
+from jaxinv.solvers.spgd import channel_cosine_alpha, spgd_lrs, spgd_solver, spgd_xs
 
 FIXTURES = ("spgd_tiny_sr4", "spgd_tiny_sr4_paper")
 
@@ -73,12 +74,12 @@ def test_nan_raises_naming_step_and_lr():
     solver = spgd_solver(gaussian_denoiser(jnp.zeros(shape), jnp.ones(shape)), op, jnp.ones(shape), num_inner=5)
     out = jax.jit(lambda x: run(solver, x, spgd_xs(annealing_schedule(20, 100.0, 0.1, 0.0), lr=1e4)))(
         100.0 * jnp.ones(shape))
-    with pytest.raises(ValueError, match=r"annealing step \d+ .*learning rate"):
+    with pytest.raises(ValueError, match=r"SPGD: NaN/inf detected at step \d+ .*learning rate"):
         check_finite(out["diagnostics"])
     diag = {"finite": np.ones((2, 3, 7), bool)}
     check_finite(diag)
     diag["finite"][1, 2, 4:] = False
-    with pytest.raises(ValueError, match="annealing step 4 "):
+    with pytest.raises(ValueError, match="at step 4 "):
         check_finite(diag)
 
 

@@ -14,11 +14,8 @@ import numpy as np
 from configs.presets import preset
 from convert.adm import convert_state_dict
 from jaxinv import build, sharding
-from jaxinv.execution import batch_sampler
 from jaxinv.models.adm import ADMConfig, ADMUNet
-
-BENCH_SOLVERS = ("dps", "codps_plus", "spgd")
-
+from jaxinv.solvers import registry
 
 def parse_case(case: str) -> tuple[str, int]:
     """"ffhq_10m@64" -> ("ffhq_10m", 64): a guided-diffusion layout at an image size."""
@@ -64,27 +61,23 @@ def flop_count(fn, *args) -> float | None:
 
 
 def solver_config(solver: str, layout: str, image_size: int, steps: int, num_inner: int, dtype: str):
-    """The ffhq 4x super-resolution preset of `solver`, shortened to `steps` sampling steps."""
-    if solver not in BENCH_SOLVERS:
-        raise ValueError(f"unknown bench solver {solver!r}; expected one of {BENCH_SOLVERS}")
+    """The ffhq 4x super-resolution preset of `solver`, shortened to `steps` sampling steps
+    (`num_inner` gradient steps per step for a method with that field, SPGD's J)."""
+    method = registry.get(solver)
+    if method.classical:
+        raise ValueError(f"{solver!r} is a classical baseline: the bench times diffusion methods")
     c = preset("ffhq", solver, "sr4")
     c.model.preset, c.model.dtype = layout, dtype
     c.data.image_size = image_size
-    if solver == "dps":
-        c.diffusion.respacing = str(steps)
-    elif solver == "codps_plus":
-        c.diffusion.respacing = f"ddim{steps}"
-    else:
-        c.annealing.num_steps, c.solver.num_inner = steps, num_inner
+    method.set_steps(c, steps)
+    if "num_inner" in method.fields:
+        c.solver.num_inner = num_inner
     return c
 
 
 def network_evaluations(config) -> int:
     """UNet evaluations per sample: one per step (DPS, CoDPS+), J per annealing step (SPGD)."""
-    if config.solver.name == "spgd":
-        return int(config.annealing.num_steps) * int(config.solver.num_inner)
-    respacing = str(config.diffusion.respacing)
-    return int(respacing[4:] if respacing.startswith("ddim") else respacing)
+    return build.method_of(config).network_evaluations(config)
 
 
 def make_batch(config, batch_size: int, seed: int = 0, mesh=None):

@@ -13,6 +13,7 @@ from experiments.bench.timing import interleaved, machine, timed
 from jaxinv import sharding
 from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir
+from jaxinv.solvers import registry
 
 MB = 1024.0 ** 2
 JAX_IMPL = report.JAX_IMPL
@@ -106,6 +107,11 @@ def loops(config) -> list[str]:
     return list(dict.fromkeys(resolve_loop(loop) for loop in config.loops))
 
 
+def network_cost(solver: str) -> str:
+    """The raw UNet measurement one network evaluation of `solver` costs: with or without its VJP."""
+    return "unet_forward_vjp" if registry.get(solver).network_gradient else "unet_forward"
+
+
 def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops) -> list[dict]:
     layout, image_size = jax_side.parse_case(case)
     steps = int(config.steps[solver])
@@ -152,7 +158,7 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
         row = {"solver": solver, "impl": impl, "batch": batch, "steps": steps,
                "peak_rss_growth_mb": m["peak_rss_growth_bytes"] / MB, "all_s": m["all_s"]}
         if impl in compile_s:
-            per_nfe_flops = flops.get("unet_forward" if solver == "codps_plus" else "unet_forward_vjp")
+            per_nfe_flops = flops.get(network_cost(solver))
             # the host loop's compile time is its first call less one steady call
             first = compile_s[impl] - (wall if impl == JAX_IMPL["host"] else 0.0)
             row.update(nfe=nfe, compile_s=first, wall_s=wall, images_per_s=batch / wall,
@@ -172,12 +178,13 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
 
 def torch_estimates(solver, config, unet_rows, batch) -> list[dict]:
     """CoDPS+ / SPGD have no PyTorch peer here: their network cost from the raw UNet timings."""
-    what = "unet_forward" if solver == "codps_plus" else "unet_forward_vjp"
+    what = network_cost(solver)
     match = [r for r in unet_rows if r["impl"] == "torch" and r["solver"] == what and r["batch"] == batch]
     if not match:
         return []
     steps = int(config.steps[solver])
-    nfe = steps * (int(config.spgd_inner) if solver == "spgd" else 1)
+    nfe = jax_side.network_evaluations(jax_side.solver_config(solver, "ffhq_10m", 64, steps, int(config.spgd_inner),
+                                                              "float32"))
     per = match[0]["wall_s"]
     return [{"solver": solver, "impl": f"torch estimate ({what} x NFE)", "batch": batch, "steps": steps, "nfe": nfe,
              "wall_s": per * nfe, "images_per_s": batch / (per * nfe), "s_per_nfe": per, "s_per_image": per * nfe / batch}]

@@ -43,7 +43,8 @@ def replay_spgd(args, variant: str | None = None):
     """Replay one fixture; returns (max_abs_err, max|out|)."""
     from jaxinv.diffusion import VPPrecond, annealing_schedule
     from jaxinv.solvers import run
-    from jaxinv.solvers.spgd import check_finite, spgd_solver, spgd_xs
+    from jaxinv.solvers.driver import check_finite
+    from jaxinv.solvers.spgd import spgd_solver, spgd_xs
 
     spec, arrays = load_fixture(args)
     ann = dict(spec["annealing"])

@@ -6,6 +6,7 @@ returning eps (C channels) or eps and the variance interpolation v (2C channels,
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from jaxinv.diffusion.schedules import VARIANCE_TYPES, DiffusionSchedule
@@ -103,3 +104,8 @@ def ddim_step(schedule: DiffusionSchedule, x, t, pred_xstart, noise, eta: float 
     sigma = eta * jnp.sqrt((1.0 - abar_prev) / (1.0 - abar)) * jnp.sqrt(1.0 - abar / abar_prev)
     mean = pred_xstart * jnp.sqrt(abar_prev) + jnp.sqrt(1.0 - abar_prev - sigma ** 2) * eps
     return mean + jnp.where(t != 0, 1.0, 0.0) * sigma * noise
+
+
+def no_network_gradient(out: dict) -> dict:
+    """Network outputs as constants (CoDPS runs the UNet under `torch.no_grad`)."""
+    return jax.tree_util.tree_map(jax.lax.stop_gradient, out)

@@ -9,6 +9,8 @@ Closed-form priors are written as EDM denoisers and turned into eps models with
 """
 from __future__ import annotations
 
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,6 +29,26 @@ def flax_eps_model(module, params, remat: bool = False):
         return module.apply({"params": params}, x[None], t)[0]
 
     return jax.checkpoint(apply) if remat else apply
+
+
+class Prior(NamedTuple):
+    """A diffusion prior in both interfaces, for the methods to take what they need:
+    `eps(x, t)` (DDPM timesteps) and `denoiser(x, sigma)` (EDM)."""
+    eps: Callable
+    denoiser: Callable
+
+
+def network_prior(module, params) -> Prior:
+    """A DDPM-family network (ADM UNet) as a `Prior`: its eps model, and the EDM denoiser of VP preconditioning."""
+    from jaxinv.diffusion.edm import VPPrecond
+
+    eps = flax_eps_model(module, params)
+    return Prior(eps, VPPrecond().denoiser(eps))
+
+
+def denoiser_prior(denoiser, alphas_cumprod) -> Prior:
+    """A closed-form denoiser D(x; sigma) as a `Prior` (its eps model indexes `alphas_cumprod` by integer t)."""
+    return Prior(eps_model_from_denoiser(denoiser, alphas_cumprod), denoiser)
 
 
 def base_alphas_cumprod(num_diffusion_steps: int = 1000, noise_schedule: str = "linear") -> np.ndarray:

@@ -48,11 +48,6 @@ class VPPrecond:
         return edm_denoiser
 
 
-def edm_score(denoiser, x, sigma):
-    """grad log p_sigma(x) = (D(x; sigma) - x) / sigma^2."""
-    return (denoiser(x, sigma) - x) / sigma ** 2
-
-
 def poly_time_steps(num_steps: int, sigma_max: float, sigma_min: float, rho: float = 7.0) -> np.ndarray:
     """(sigma_max^{1/rho} + r (sigma_min^{1/rho} - sigma_max^{1/rho}))^rho, r = linspace(0, 1, N) (EDM / 'poly-rho')."""
     r = np.linspace(0, 1, num_steps)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxinv.solvers.registry import Method, register
+
 
 def _require_gram(operator, what: str):
     if getattr(operator, "gram_solve", None) is None:
@@ -48,5 +50,14 @@ def mean_fill(operator, y):
     return jnp.clip(mask * y + (1.0 - mask) * mean, -1.0, 1.0)
 
 
-BASELINES = {"bicubic": bicubic_upsample, "pseudo_inverse": pseudo_inverse, "wiener": wiener_deconvolution,
-             "mean_fill": mean_fill}
+def _wiener(config):
+    if config.noise.name != "gaussian":
+        raise ValueError(f"the wiener baseline assumes Gaussian noise, not {config.noise.name!r}")
+    sigma = float(config.noise.params["sigma"])
+    return lambda operator, y: wiener_deconvolution(operator, y, sigma)
+
+
+register(Method("bicubic", "bicubic", estimate=lambda config: bicubic_upsample))
+register(Method("pseudo_inverse", "pseudo-inverse", estimate=lambda config: pseudo_inverse))
+register(Method("wiener", "Wiener", estimate=_wiener))
+register(Method("mean_fill", "mean fill", estimate=lambda config: mean_fill))

@@ -21,9 +21,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxinv.diffusion import DiffusionSchedule, ddim_step, ddpm_step, p_mean_variance
-from jaxinv.solvers.ddpm import no_network_gradient
+from jaxinv.diffusion import DiffusionSchedule, ddim_step, ddpm_step, no_network_gradient, p_mean_variance
+from jaxinv.solvers.ddpm import (check_learned_variance, ddpm_schedule, gaussian_start, respaced_steps, set_ddim_steps,
+                                 set_ddpm_steps)
 from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.registry import Method, Sampler, register
 
 LIKELIHOODS = ("gram", "masked", "identity")
 
@@ -99,3 +101,48 @@ def codps_plus_solver(eps_model, schedule: DiffusionSchedule, operator, y, noise
         return x_new, {"residual_norm": jnp.where(guided, jnp.sqrt(2.0 * value), 0.0)}
 
     return Solver(init=lambda x: x, step=step, output=lambda x: x)
+
+
+def _common(config, hparams) -> dict:
+    s = config.solver
+    sigma = float(config.noise.params.get("sigma", 0.0)) if config.noise.name == "gaussian" else 0.0
+    return dict(noise_sigma=sigma, scale=hparams.get("scale", float(s.scale)), t_div=float(s.t_div),
+                div_ratio=float(s.div_ratio), inv_var=float(s.inv_var), likelihood=s.likelihood,
+                clip_denoised=bool(config.diffusion.clip_denoised))
+
+
+def make_codps_sampler(config, shape) -> Sampler:
+    """x_T ~ N(0, I), then the respaced DDPM steps with the CoDPS correction."""
+    schedule = ddpm_schedule(config)
+
+    def solver(prior, operator, y, hparams):
+        return codps_solver(prior.eps, schedule, operator, y, var_type=config.diffusion.var_type,
+                            **_common(config, hparams))
+
+    return Sampler(gaussian_start(schedule, shape), solver)
+
+
+def make_codps_plus_sampler(config, shape) -> Sampler:
+    """x_T ~ N(0, I), then the respaced DDIM steps (`ddimN`) with the CoDPS+ correction."""
+    schedule = ddpm_schedule(config)
+
+    def solver(prior, operator, y, hparams):
+        return codps_plus_solver(prior.eps, schedule, operator, y, eta=float(config.solver.eta),
+                                 **_common(config, hparams))
+
+    return Sampler(gaussian_start(schedule, shape), solver)
+
+
+FIELDS = {
+    "scale": (1.0, "guidance step size (dps, codps, codps_plus)"),
+    "t_div": (1.0, "codps*: respaced index below which scale is divided by div_ratio"),
+    "div_ratio": (1.0, "codps*"),
+    "inv_var": (1.0, "codps*: prior precision of x0 (0: d x0 / d x_t = 1 / sqrt(abar) for CoDPS+)"),
+    "likelihood": ("gram", 'codps*: "gram" (use_A_AT: True), "masked", "identity"'),
+}
+CODPS = register(Method("codps", "CoDPS", fields=FIELDS, traced=("scale",), make_sampler=make_codps_sampler,
+                        steps=respaced_steps, set_steps=set_ddpm_steps, check=check_learned_variance))
+CODPS_PLUS = register(Method("codps_plus", "CoDPS+",
+                             fields={**FIELDS, "eta": (1.0, "codps_plus: DDIM eta (CoDPS changed the default to 1)")},
+                             traced=("scale",), make_sampler=make_codps_plus_sampler, steps=respaced_steps,
+                             set_steps=set_ddim_steps))

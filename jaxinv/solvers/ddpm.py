@@ -1,10 +1,12 @@
-"""Unconditional ancestral DDPM and DDIM samplers on the shared driver (guided-diffusion `p_sample`, `ddim_sample`)."""
+"""Unconditional ancestral DDPM and DDIM samplers on the shared driver (guided-diffusion `p_sample`,
+`ddim_sample`), and what every DDPM-family method shares: its schedule, start and step count."""
 from __future__ import annotations
 
 import jax
 
-from jaxinv.diffusion import DiffusionSchedule, ddim_step, ddpm_step, p_mean_variance
+from jaxinv.diffusion import DiffusionSchedule, ddim_step, ddpm_step, make_schedule, p_mean_variance
 from jaxinv.solvers.driver import Solver, reverse_steps, step_noise
+from jaxinv.solvers.registry import Method, Sampler, register
 
 
 def sampling_xs(schedule: DiffusionSchedule, key_or_noise, shape) -> dict:
@@ -34,9 +36,50 @@ def ddim_solver(eps_model, schedule: DiffusionSchedule, eta: float = 0.0, clip_d
     return Solver(init=lambda x: x, step=step, output=lambda x: x)
 
 
-def no_network_gradient(out: dict) -> dict:
-    """Network outputs as constants (CoDPS runs the UNet under `torch.no_grad`)."""
-    return jax.tree_util.tree_map(jax.lax.stop_gradient, out)
+def ddpm_schedule(config) -> DiffusionSchedule:
+    """The respaced process of `config.diffusion` (guided-diffusion `create_gaussian_diffusion`)."""
+    d = config.diffusion
+    return make_schedule(int(d.steps), d.noise_schedule, str(d.respacing))
 
 
+def gaussian_start(schedule: DiffusionSchedule, shape):
+    """`start(key, hparams)`: x_T ~ N(0, I), then the respaced steps (t and one noise draw each)."""
 
+    def start(key, hparams):
+        key_start, key_steps = jax.random.split(key)
+        return jax.random.normal(key_start, shape), sampling_xs(schedule, key_steps, shape)
+
+    return start
+
+
+def respaced_steps(config) -> int:
+    return ddpm_schedule(config).num_steps
+
+
+def set_ddpm_steps(config, num_steps: int) -> None:
+    config.diffusion.respacing = str(int(num_steps))
+
+
+def set_ddim_steps(config, num_steps: int) -> None:
+    config.diffusion.respacing = f"ddim{int(num_steps)}"
+
+
+def check_learned_variance(config, model_config) -> None:
+    """`diffusion.var_type='learned_range'` needs a network with learned variance channels."""
+    if config.diffusion.var_type == "learned_range" and not bool(getattr(model_config, "learn_sigma", True)):
+        raise ValueError("diffusion.var_type 'learned_range' needs a model with learn_sigma=True; "
+                         "use 'fixed_small' or 'fixed_large'")
+
+
+def _ddpm_sampler(config, shape) -> Sampler:
+    schedule = ddpm_schedule(config)
+    d = config.diffusion
+
+    def solver(prior, operator, y, hparams):
+        return ddpm_solver(prior.eps, schedule, var_type=d.var_type, clip_denoised=bool(d.clip_denoised))
+
+    return Sampler(gaussian_start(schedule, shape), solver)
+
+
+register(Method("ddpm", "DDPM (unconditional)", make_sampler=_ddpm_sampler, steps=respaced_steps,
+                set_steps=set_ddpm_steps, check=check_learned_variance))

@@ -22,7 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.diffusion import DiffusionSchedule, ddpm_step, p_mean_variance
+from jaxinv.solvers.ddpm import (check_learned_variance, ddpm_schedule, gaussian_start, respaced_steps,
+                                 set_ddpm_steps)
 from jaxinv.solvers.driver import BATCH_AXIS, Solver
+from jaxinv.solvers.registry import Method, Sampler, register
 
 STEP_RULES = ("code", "paper")
 NOISE_MODELS = ("gaussian", "poisson")
@@ -68,3 +71,26 @@ def dps_solver(eps_model, schedule: DiffusionSchedule, operator, y, scale: float
         return x_prev - scale * g, {"residual_norm": norm}
 
     return Solver(init=lambda x: x, step=step, output=lambda x: x)
+
+
+def make_sampler(config, shape) -> Sampler:
+    """x_T ~ N(0, I), then the respaced DDPM steps of `config.diffusion` with DPS guidance."""
+    schedule = ddpm_schedule(config)
+    s, d = config.solver, config.diffusion
+
+    def solver(prior, operator, y, hparams):
+        return dps_solver(prior.eps, schedule, operator, y, scale=hparams.get("scale", float(s.scale)),
+                          var_type=d.var_type, clip_denoised=bool(d.clip_denoised), step_rule=s.step_rule,
+                          noise_model="poisson" if config.noise.name == "poisson" else "gaussian",
+                          batch_norm=bool(s.batch_norm))
+
+    return Sampler(gaussian_start(schedule, shape), solver)
+
+
+METHOD = register(Method(
+    "dps", "DPS",
+    fields={"scale": (1.0, "guidance step size (dps, codps, codps_plus)"),
+            "step_rule": ("code", 'dps: "code" (unsquared norm, the released code) | "paper" (Algorithm 1)'),
+            "batch_norm": (False, "dps: the code's norm over the whole batch (DPS issue #12); compatibility only")},
+    traced=("scale",), make_sampler=make_sampler, steps=respaced_steps, set_steps=set_ddpm_steps,
+    network_gradient=True, check=check_learned_variance))

@@ -12,6 +12,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 BATCH_AXIS = "batch"
 
@@ -65,3 +66,21 @@ def run(solver: Solver, x_init, xs, trajectory_every: int = 0) -> dict:
 
     (carry, buffer), aux = jax.lax.scan(body, (carry, buffer), (jnp.arange(num_steps), xs))
     return {"sample": solver.output(carry), "diagnostics": aux, "trajectory": buffer}
+
+
+class DivergenceError(ValueError):
+    """A sampler's iterate became NaN/inf."""
+
+
+def check_finite(diagnostics: dict, what: str = "SPGD",
+                 hint: str = "consider decreasing the learning rate `lr`") -> None:
+    """Raise if any sample went NaN/inf (host side, after the jitted run), naming the first bad step.
+
+    `diagnostics["finite"]` has shape (..., steps): whether each step's iterate stayed finite.
+    """
+    finite = np.asarray(diagnostics["finite"])
+    if finite.all():
+        return
+    steps = finite.reshape(-1, finite.shape[-1])
+    first = int(np.argmax(~steps.all(axis=0)))
+    raise DivergenceError(f"{what}: NaN/inf detected at step {first} (of {finite.shape[-1]}); {hint}.")

@@ -14,8 +14,8 @@ then the Euler PF-ODE step with the score of the LAST PRE-UPDATE iterate x_{J-1}
 released code, where `_update_gradient`'s result is discarded and SGD uses the raw gradient (d_j = g_j).
 Default "code": the released code is what produced the paper's tables (the repo's README commands).
 The driver is jit/vmap friendly; a NaN cannot raise inside jit, so each step records `finite` and
-`check_finite(diagnostics)` raises after the run, naming the first bad step (the original raises
-"NaN detected. Consider tuning (decreasing) learning rate.").
+`driver.check_finite(diagnostics)` raises after the run, naming the first bad step (the original
+raises "NaN detected. Consider tuning (decreasing) learning rate.").
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinv.diffusion import AnnealingSchedule
+from jaxinv.diffusion import AnnealingSchedule, annealing_schedule
 from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.registry import Method, Sampler, register
 
 VARIANTS = ("code", "paper")
 
@@ -91,16 +92,43 @@ def spgd_solver(denoiser, operator, y, num_inner: int = 5, beta: float = 0.9, va
     return Solver(init=lambda x: x, step=step, output=lambda x: x)
 
 
-class DivergenceError(ValueError):
-    """A sampler's iterate became NaN/inf."""
+def spgd_schedule(config) -> AnnealingSchedule:
+    """`config.annealing` (SPGD's `config/sampler/edm_spgd.yaml`), sigma_final forced to 0 as the code."""
+    a = config.annealing
+    return annealing_schedule(int(a.num_steps), float(a.sigma_max), float(a.sigma_min), sigma_final=0.0,
+                              schedule=a.schedule, timestep=a.timestep)
 
 
-def check_finite(diagnostics: dict) -> None:
-    """Raise if any sample went NaN/inf (host side, after the jitted run); names the first annealing step."""
-    finite = np.asarray(diagnostics["finite"])
-    if finite.all():
-        return
-    steps = finite.reshape(-1, finite.shape[-1]) if finite.ndim > 1 else finite[None]
-    first = int(np.argmax(~steps.all(axis=0)))
-    raise DivergenceError(f"SPGD: NaN/inf detected at annealing step {first} (of {finite.shape[-1]}); "
-                     "consider decreasing the learning rate `lr`.")
+def make_sampler(config, shape) -> Sampler:
+    """x_0 = sigma_max N(0, I), then the annealing steps (deterministic after the start)."""
+    s = config.solver
+    schedule = spgd_schedule(config)
+    xs = spgd_xs(schedule, float(s.lr), float(s.lr_min_ratio))
+    unit_lrs = spgd_xs(schedule, 1.0, float(s.lr_min_ratio))["lr"]
+    sigma_start = float(schedule.sigma_steps[0])
+
+    def start(key, hparams):
+        steps_xs = {**xs, "lr": hparams["lr"] * unit_lrs} if "lr" in hparams else xs
+        return sigma_start * jax.random.normal(key, shape), steps_xs
+
+    def solver(prior, operator, y, hparams):
+        return spgd_solver(prior.denoiser, operator, y, num_inner=int(s.num_inner), beta=float(s.beta),
+                           variant=s.variant)
+
+    return Sampler(start, solver)
+
+
+def _set_steps(config, num_steps: int) -> None:
+    config.annealing.num_steps = int(num_steps)
+
+
+METHOD = register(Method(
+    "spgd", "SPGD",
+    fields={"num_inner": (5, "spgd: warm-up gradient steps J per annealing step"),
+            "lr": (1.0, "spgd: learning rate of the warm-up steps"),
+            "lr_min_ratio": (0.01, "spgd: linear decay to lr * lr_min_ratio"),
+            "beta": (0.9, "spgd: momentum of the adaptive directional momentum"),
+            "variant": ("code", 'spgd: "code" (released: momentum unused) | "paper" (momentum applied)')},
+    traced=("lr",), make_sampler=make_sampler, steps=lambda config: int(config.annealing.num_steps),
+    set_steps=_set_steps, network_evals_per_step=lambda config: int(config.solver.num_inner),
+    network_gradient=True))
