@@ -106,17 +106,22 @@ class Replay:
         self.eps_model = lambda params: flax_eps_model(module, params)
         self.make_solver = make_solver
 
-    def sample(self, params, clip=None, trajectory_every: int = 0):
+    @property
+    def inputs(self) -> dict:
+        """The jitted replay's arguments (arguments, not constants XLA could fold)."""
+        return {"params": self.params, "x_T": self.x_T, "y": self.y, "noise": self.noise}
+
+    def sample(self, inputs, clip=None, trajectory_every: int = 0):
         """The replayed `run` output; `clip` replaces the spec's clamp (a `predict_x0_from_eps` function)."""
         from jaxinv.solvers import reverse_steps, run
 
         spec = self.spec if clip is None else {**self.spec, "clip_denoised": clip}
-        solver = self.make_solver(self.eps_model(params), self.schedule, self.operator, self.y, spec)
-        xs = {"t": reverse_steps(self.schedule.num_steps), "z": self.noise}
-        return run(solver, self.x_T, xs, trajectory_every)
+        solver = self.make_solver(self.eps_model(inputs["params"]), self.schedule, self.operator, inputs["y"], spec)
+        xs = {"t": reverse_steps(self.schedule.num_steps), "z": inputs["noise"]}
+        return run(solver, inputs["x_T"], xs, trajectory_every)
 
     def error(self) -> float:
-        out = jax.jit(lambda p: self.sample(p)["sample"])(self.params)
+        out = jax.jit(lambda inputs: self.sample(inputs)["sample"])(self.inputs)
         return float(np.abs(np.asarray(out) - self.expected).max())
 
 
@@ -157,10 +162,10 @@ def near_ties(replay: Replay, count: int = NEAR_TIES, within: float = NEAR_TIE) 
     schedule = replay.schedule
 
     @jax.jit
-    def margins(params):
-        run = replay.sample(params, trajectory_every=1)
-        starts = jnp.concatenate([replay.x_T[None], run["trajectory"][:-1]])   # the iterate each step saw
-        eps_model = replay.eps_model(params)
+    def margins(inputs):
+        run = replay.sample(inputs, trajectory_every=1)
+        starts = jnp.concatenate([inputs["x_T"][None], run["trajectory"][:-1]])   # the iterate each step saw
+        eps_model = replay.eps_model(inputs["params"])
 
         def margin(x, t):
             eps, _ = split_model_output(eps_model(x, schedule.timestep_map[t].astype(jnp.float32)), x.shape[-1])
@@ -168,7 +173,7 @@ def near_ties(replay: Replay, count: int = NEAR_TIES, within: float = NEAR_TIE) 
 
         return jax.vmap(margin)(starts, reverse_steps(schedule.num_steps))
 
-    m = np.asarray(margins(replay.params))
+    m = np.asarray(margins(replay.inputs))
     order = np.argsort(m, axis=None)[:count]
     order = order[m.flat[order] < within]
     step_index = np.stack(np.unravel_index(order, m.shape), axis=-1)
@@ -188,7 +193,8 @@ def errors_over_clamp_sides(replay: Replay, ties, base=None) -> tuple[np.ndarray
         for (t, *pixel), flipped in zip(ties, choice):
             if flipped:
                 flips[(i, t, *pixel)] = 1.0 - flips[(i, t, *pixel)]
-    out = jax.jit(jax.vmap(lambda f: replay.sample(replay.params, clip=sided_clamp(f))["sample"]))(flips)
+    out = jax.jit(jax.vmap(lambda f, inputs: replay.sample(inputs, clip=sided_clamp(f))["sample"],
+                           in_axes=(0, None)))(flips, replay.inputs)
     return choices, np.abs(np.asarray(out) - replay.expected).reshape(len(choices), -1).max(axis=1)
 
 
