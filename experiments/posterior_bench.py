@@ -73,8 +73,10 @@ def denoiser_of(prior: dict):
 
 # Every run: the closed-form prior's eps model with fixed-small variance and no clamp, Gaussian
 # noise NOISE_SIGMA, SPGD's annealing from sigma 100 to 0.01. Per row: the registered method, its
-# config overrides, and whether the problem's SPGD_LR / ||A||^2 is its traced `lr`. A method not
-# listed runs with its defaults.
+# config overrides (applied after the method sets its step count; "{steps}" is replaced by it),
+# and whether the problem's SPGD_LR / ||A||^2 is its traced `lr`. A method not listed runs with its
+# defaults. CoDPS+'s DDIM steps are spaced as the DDPM ones, since DDIM's integer stride cannot
+# make 400 of 1000.
 COMMON = {"diffusion.var_type": "fixed_small", "diffusion.clip_denoised": False, "noise.name": "gaussian",
           "noise.params.sigma": NOISE_SIGMA, "annealing.sigma_max": 100.0, "annealing.sigma_min": 0.01}
 ROWS = {
@@ -82,7 +84,7 @@ ROWS = {
     "euler": ("spgd", {"solver.num_inner": 1, "solver.lr": 0.0}, False),   # the PF-ODE, no guidance
     "dps": ("dps", {"solver.scale": DPS_SCALE}, False),
     "codps": ("codps", {"solver.scale": CODPS_SCALE}, False),
-    "codps+": ("codps_plus", {"solver.scale": CODPS_SCALE}, False),
+    "codps+": ("codps_plus", {"solver.scale": CODPS_SCALE, "diffusion.respacing": "{steps}"}, False),
     "spgd": ("spgd", {"solver.num_inner": SPGD_INNER}, True),
 }
 
@@ -92,13 +94,13 @@ def row_config(name: str, steps: int, inv_var: float):
     method, overrides, _ = ROWS.get(name, (name, {}, False))
     config = defaults.get_config()
     config.solver.name = method
+    registry.get(method).set_steps(config, steps)
     for path, value in {**COMMON, "solver.inv_var": inv_var, **overrides}.items():
         *groups, field = path.split(".")
         node = config
         for g in groups:
             node = node[g]
-        node[field] = value
-    registry.get(method).set_steps(config, steps)
+        node[field] = value.format(steps=steps) if isinstance(value, str) else value
     return config
 
 
