@@ -1,8 +1,9 @@
 """Data-parallel runs (jaxinv.sharding): the same images on 4 devices, 2 processes and 1 device.
 
 Several devices need XLA_FLAGS before jax is imported, so each run is a subprocess executing this
-file (`python tests/test_sharding.py run ...`): it runs experiments.run on a tiny random ADM and
-records every batch's raw float outputs and how its inputs were placed.
+file (`python tests/test_sharding.py run ...`): it runs experiments.run, experiments.sweep and (in one
+process) the bench's batches on a tiny random ADM, and records the raw float outputs and how the
+inputs were placed.
 """
 from __future__ import annotations
 
