@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxinv import build, sharding
 from jaxinv.data import batches
 from jaxinv.io import fresh_run_dir
-from jaxinv.solvers import BATCH_AXIS
+from jaxinv.solvers import BATCH_AXIS, registry
 
 
 def sweep_defaults() -> ml_collections.ConfigDict:
@@ -61,7 +61,7 @@ def parse_grid(text: str, solver: str) -> dict[str, list[float]]:
         if not parsed or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parsed):
             raise ValueError(f"grid values of {key} must be a non-empty list of numbers, got {values!r}")
         grid[key[len("solver."):]] = [float(v) for v in parsed]
-    build.check_hparams(solver, grid)
+    registry.check_hparams(solver, grid)
     return grid
 
 

@@ -113,11 +113,6 @@ class OperatorSource:
         return stack_operators([MotionBlur.from_kernel(self.shape, self._draws[i], padding) for i in indices])
 
 
-def check_hparams(solver: str, names) -> None:
-    """Raises unless every name is a traced hyper-parameter of `solver` (its `Method.traced`)."""
-    registry.check_hparams(solver, names)
-
-
 def method_of(config) -> registry.Method:
     """The registered method of `config.solver.name` (the error lists the registered ones)."""
     return registry.get(config.solver.name)
@@ -128,7 +123,7 @@ def _classical_sample_fn(config, method):
 
     def sample(params, operator, y, key, hparams=None):
         del params, key
-        check_hparams(method.name, dict(hparams or {}))
+        registry.check_hparams(method.name, dict(hparams or {}))
         return {"sample": estimate(operator, y), "diagnostics": {}}
 
     return sample
@@ -166,7 +161,7 @@ def make_sample_fn(config, module):
 
     def sample(params, operator, y, key, hparams=None):
         hparams = dict(hparams or {})
-        check_hparams(method.name, hparams)
+        registry.check_hparams(method.name, hparams)
         return run(sampler.solver(params, operator, y, hparams), *sampler.start(key, hparams))
 
     return sample

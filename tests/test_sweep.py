@@ -15,6 +15,7 @@ from configs.presets import preset
 from experiments import run as runner
 from experiments import sweep
 from jaxinv import build, sharding
+from jaxinv.solvers import registry
 from numerics import assert_rounding_close
 
 
@@ -104,7 +105,7 @@ def test_sweep_rejects_untraced_and_bad_grids(tiny_checkpoint, image_dir, tmp_pa
     with pytest.raises(ValueError, match="list of numbers"):
         sweep.parse_grid("solver.scale=['a']", "dps")
     with pytest.raises(ValueError, match="unknown solver"):
-        build.check_hparams("ddrm", {"scale": 1.0})
+        registry.check_hparams("ddrm", {"scale": 1.0})
     bad = config.copy_and_resolve_references()
     bad.solver.name = "ddrm"
     with pytest.raises(ValueError, match="unknown solver"):

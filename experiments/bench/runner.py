@@ -183,8 +183,9 @@ def torch_estimates(solver, config, unet_rows, batch) -> list[dict]:
     if not match:
         return []
     steps = int(config.steps[solver])
-    nfe = jax_side.network_evaluations(jax_side.solver_config(solver, "ffhq_10m", 64, steps, int(config.spgd_inner),
-                                                              "float32"))
+    # the NFE of this solver's JAX rows, measured just before in the same batch
+    nfe = next(r["nfe"] for r in unet_rows if r["solver"] == solver and r["batch"] == batch
+               and r["impl"] in JAX_IMPL.values())
     per = match[0]["wall_s"]
     return [{"solver": solver, "impl": f"torch estimate ({what} x NFE)", "batch": batch, "steps": steps, "nfe": nfe,
              "wall_s": per * nfe, "images_per_s": batch / (per * nfe), "s_per_nfe": per, "s_per_image": per * nfe / batch}]

@@ -156,7 +156,7 @@ def sided_clamp(flip):
 def near_ties(replay: Replay, count: int = NEAR_TIES, within: float = NEAR_TIE) -> np.ndarray:
     """(respaced t, row, column, channel) of the <= `count` pre-clamp x0_hat closest to +-1 along the
     replayed trajectory, within `within`."""
-    from jaxinv.diffusion import predict_x0_from_eps, split_model_output
+    from jaxinv.diffusion import p_mean_variance
     from jaxinv.solvers import reverse_steps
 
     schedule = replay.schedule
@@ -168,8 +168,8 @@ def near_ties(replay: Replay, count: int = NEAR_TIES, within: float = NEAR_TIE) 
         eps_model = replay.eps_model(inputs["params"])
 
         def margin(x, t):
-            eps, _ = split_model_output(eps_model(x, schedule.timestep_map[t].astype(jnp.float32)), x.shape[-1])
-            return jnp.abs(jnp.abs(predict_x0_from_eps(schedule, x, t, eps)) - 1.0)
+            x0 = p_mean_variance(schedule, eps_model, x, t, "fixed_small", clip_denoised=False)["pred_xstart"]
+            return jnp.abs(jnp.abs(x0) - 1.0)
 
         return jax.vmap(margin)(starts, reverse_steps(schedule.num_steps))
 
