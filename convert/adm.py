@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from convert.strict import map_state_dict, split_torch_key
+from jaxinv import cli
 from jaxinv.models.adm import ADMConfig, init_shapes, resolve_config
 
 # Submodules whose torch parameters are 1x1 `conv1d` (O, I, 1) but are dense layers here.
@@ -72,16 +73,18 @@ def convert_checkpoint(src: str | os.PathLike, model_config: Any, dest: str | os
     return save_params(dest, params, config.to_dict())
 
 
-def main(argv: list[str] | None = None) -> int:
+def convert(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m convert.adm", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="guided-diffusion state dict (.pt)")
     parser.add_argument("--model-config", required=True,
                         help="preset (ffhq_10m, imagenet_256_uncond) or JSON file of create_model kwargs")
     parser.add_argument("--output", required=True, help="new directory for the Flax checkpoint")
     args = parser.parse_args(argv)
-    out = convert_checkpoint(args.checkpoint, args.model_config, args.output)
-    print(f"wrote {out}")
-    return 0
+    return convert_checkpoint(args.checkpoint, args.model_config, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(convert, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

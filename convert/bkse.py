@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from convert.strict import ConversionError, map_state_dict, split_torch_key, torch_to_flax_array, unflatten
+from jaxinv import cli
 from jaxinv.models.bkse import MODEL_NAME, KernelWizardConfig, init_shapes, read_options
 
 KERNEL_EXTRACTOR_PREFIX = "kernel_extractor."
@@ -111,7 +112,7 @@ def convert_checkpoint(
     return save_params(output, params, model_config)
 
 
-def main(argv: list[str] | None = None) -> int:
+def convert(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m convert.bkse", description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="BKSE KernelWizard .pth state_dict (e.g. GOPRO_wVAE.pth)")
     parser.add_argument("--options", required=True,
@@ -119,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                              "(YAML too if PyYAML is installed)")
     parser.add_argument("--output", required=True, help="new directory for the converted checkpoint")
     args = parser.parse_args(argv)
-    out = convert_checkpoint(args.checkpoint, args.options, args.output)
-    print(f"wrote {out}")
-    return 0
+    return convert_checkpoint(args.checkpoint, args.options, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(convert, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

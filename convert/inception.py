@@ -18,7 +18,8 @@ from typing import Mapping
 
 import numpy as np
 
-from convert.strict import map_state_dict, run_conversion, split_torch_key
+from convert.strict import map_state_dict, split_torch_key
+from jaxinv import cli
 from jaxinv.models.inception import MODEL_NAME, inception_shapes
 
 DROPPED = ("fc.weight", "fc.bias", "num_batches_tracked")
@@ -57,12 +58,16 @@ def convert_checkpoint(src: str | os.PathLike, dest: str | os.PathLike) -> str:
     return save_params(dest, variables, {"model": MODEL_NAME, "weights": os.path.basename(os.fspath(src))})
 
 
-def main(argv: list[str] | None = None) -> int:
+def convert(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m convert.inception", description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, help="pt_inception-2015-12-05-6726825d.pth (pytorch-fid)")
     parser.add_argument("--output", required=True, help="new directory for the Flax checkpoint")
     args = parser.parse_args(argv)
-    return run_conversion(convert_checkpoint, args.weights, args.output)
+    return convert_checkpoint(args.weights, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(convert, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from typing import Mapping
 
 import numpy as np
 
-from convert.strict import ConversionError, map_state_dict, run_conversion
+from convert.strict import ConversionError, map_state_dict
+from jaxinv import cli
 from jaxinv.metrics.lpips import MODEL_NAME, lpips_shapes
 
 _FEATURE = re.compile(r"features\.(\d+)\.(weight|bias)")
@@ -81,14 +82,18 @@ def convert_checkpoint(vgg16_path: str | os.PathLike, lin_path: str | os.PathLik
     return save_params(dest, params, config)
 
 
-def main(argv: list[str] | None = None) -> int:
+def convert(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m convert.lpips", description=__doc__.splitlines()[0])
     parser.add_argument("--vgg16", required=True, help="torchvision vgg16 state dict (vgg16-397923af.pth)")
     parser.add_argument("--lin", default=None,
                         help="lpips linear weights (lpips/weights/v0.1/vgg.pth); default: the installed lpips package's")
     parser.add_argument("--output", required=True, help="new directory for the Flax checkpoint")
     args = parser.parse_args(argv)
-    return run_conversion(convert_checkpoint, args.vgg16, args.lin, args.output)
+    return convert_checkpoint(args.vgg16, args.lin, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(convert, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

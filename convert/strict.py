@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
@@ -66,18 +67,35 @@ def torch_to_flax_array(name: str, value: np.ndarray) -> tuple[str, np.ndarray]:
     raise KeyError(name)
 
 
+_TORCH_LEAF = {"kernel": "weight", "scale": "weight", "embedding": "weight", "bias": "bias",
+               "mean": "running_mean", "var": "running_var"}
+_COLLECTIONS = ("params", "batch_stats")
+
+
+def default_torch_key(path: tuple[str, ...]) -> str:
+    """The torch key a Flax path comes from under `split_torch_key` and the usual leaf names:
+    `(input_blocks_1_0, in_layers_2, kernel)` -> `input_blocks.1.0.in_layers.2.weight`."""
+    *modules, leaf = path[1:] if path and path[0] in _COLLECTIONS else path
+    parts = [re.sub(r"_(\d+)(?=_|$)", r".\1", m) for m in modules]
+    return ".".join(parts + [_TORCH_LEAF.get(leaf, leaf)])
+
+
 def map_state_dict(
     state_dict: Mapping[str, np.ndarray],
     rule: KeyRule,
     expected: Mapping,
     ignore: Iterable[str] = (),
     what: str = "checkpoint",
+    torch_key: Callable[[tuple[str, ...]], str] = default_torch_key,
 ) -> dict:
     """Maps every key of `state_dict` through `rule` onto the tree `expected` (shapes only needed).
 
-    Fails with a `ConversionError` that lists keys the rule cannot place, keys placed on a leaf the
-    module does not have, shape mismatches, two keys landing on one leaf, and module leaves left
-    without a key. Keys matching a prefix in `ignore` (buffers such as `position_ids`) are skipped.
+    Fails with a `ConversionError` that lists, by torch key with the Flax target beside it, keys
+    the rule cannot place, keys placed on a leaf the module does not have, shape mismatches, two
+    keys landing on one leaf, and module leaves left without a key (named by `torch_key(path)`, the
+    key that would have mapped there; if `torch_key` does not invert `rule` on the keys that did
+    map, those are named by Flax path only). Keys matching a prefix in `ignore` (buffers such as
+    `position_ids`) are skipped.
     """
     expected_flat = {p: tuple(np.shape(v)) for p, v in flatten(expected).items()}
     ignore = tuple(ignore)
@@ -101,14 +119,16 @@ def map_state_dict(
         else:
             produced[path] = np.asarray(array, dtype=np.float32) if np.issubdtype(array.dtype, np.floating) else array
             source[path] = key
-    missing = sorted("/".join(p) for p in expected_flat if p not in produced)
+    inverts = all(torch_key(p) == k for p, k in source.items())
+    missing = sorted(f"{torch_key(p)} -> {'/'.join(p)}" if inverts else "/".join(p)
+                     for p in expected_flat if p not in produced)
     problems = []
     for title, items in (
         ("keys with no mapping", unmapped),
         ("keys mapped to a parameter the module does not have", unknown),
         ("shape mismatches", mismatched),
         ("keys mapped twice", duplicated),
-        ("module parameters missing from the checkpoint", missing),
+        ("keys missing from the checkpoint" if inverts else "module parameters missing from the checkpoint", missing),
     ):
         if items:
             shown = "\n    ".join(items[:40]) + (f"\n    ... and {len(items) - 40} more" if len(items) > 40 else "")
@@ -116,16 +136,3 @@ def map_state_dict(
     if problems:
         raise ConversionError(f"{what} does not match the model config:\n" + "\n".join(problems))
     return unflatten(produced)
-
-
-def run_conversion(convert, *args) -> int:
-    """`convert(*args) -> output dir` for a command line: prints where it wrote, or the error; exit status."""
-    import sys
-
-    try:
-        out = convert(*args)
-    except (FileNotFoundError, FileExistsError, ConversionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {out}")
-    return 0

@@ -6,30 +6,27 @@ DIR holds `transformer/`, `vqvae/`, `text_encoder/`, `tokenizer/`, `scheduler/` 
 `learned_classifier_free_sampling_embeddings/`, weights as `.bin` (read with torch, weights_only) or
 `.safetensors` / `.fp16.safetensors` (read without torch). OUT gets one orbax checkpoint per
 network plus the configs and tokenizer files; it must not exist yet (or be empty).
-`load_vq_diffusion(OUT)` reads it back without torch.
+`jaxinv.models.vq_diffusion.load_vq_diffusion(OUT)` reads it back without torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
 import sys
 from typing import Any
 
-import numpy as np
-
 from convert.clip_text import convert_clip_text, convert_learned_embeddings
 from convert.torch_io import load_state_dict
 from convert.vq_transformer import convert_vq_transformer
-from jaxinv.checkpoint import load_params, save_params
+from jaxinv import cli
+from jaxinv.checkpoint import save_params
+from jaxinv.models.vq_diffusion import CF_FOLDER, INDEX_FILE, read_json
 
 WEIGHT_NAMES = ("diffusion_pytorch_model", "model", "pytorch_model")
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")
-INDEX_FILE = "vq_diffusion.json"
-CF_FOLDER = "learned_classifier_free_sampling_embeddings"
 
 
 def find_weights(folder: str, variant: str | None = None) -> str:
@@ -50,13 +47,6 @@ def find_weights(folder: str, variant: str | None = None) -> str:
     )
 
 
-def _read_json(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config not found: {path}")
-    with open(path) as f:
-        return json.load(f)
-
-
 def _public(config: dict) -> dict:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
@@ -69,33 +59,33 @@ def convert_pipeline(pipeline_dir: str, output_dir: str, variant: str | None = N
     sub = lambda name: os.path.join(pipeline_dir, name)  # noqa: E731
     converted: dict[str, tuple[Any, dict]] = {}
 
-    cfg = _public(_read_json(os.path.join(sub("transformer"), "config.json")))
+    cfg = _public(read_json(os.path.join(sub("transformer"), "config.json")))
     path = find_weights(sub("transformer"), variant)
     log(f"transformer: {path}")
     converted["transformer"] = (convert_vq_transformer(load_state_dict(path), cfg), cfg)
 
-    cfg = _public(_read_json(os.path.join(sub("text_encoder"), "config.json")))
+    cfg = _public(read_json(os.path.join(sub("text_encoder"), "config.json")))
     path = find_weights(sub("text_encoder"), variant)
     log(f"text_encoder: {path}")
     converted["text_encoder"] = (convert_clip_text(load_state_dict(path), cfg), cfg)
 
     from convert.vqvae import convert_vqvae
 
-    cfg = _public(_read_json(os.path.join(sub("vqvae"), "config.json")))
+    cfg = _public(read_json(os.path.join(sub("vqvae"), "config.json")))
     path = find_weights(sub("vqvae"), variant)
     log(f"vqvae: {path}")
     converted["vqvae"] = (convert_vqvae(load_state_dict(path), cfg), cfg)
 
     if os.path.isdir(sub(CF_FOLDER)):
         cfg_path = os.path.join(sub(CF_FOLDER), "config.json")
-        cfg = _public(_read_json(cfg_path)) if os.path.isfile(cfg_path) else {"learnable": True}
+        cfg = _public(read_json(cfg_path)) if os.path.isfile(cfg_path) else {"learnable": True}
         if cfg.get("learnable", True):
             path = find_weights(sub(CF_FOLDER), variant)
             log(f"{CF_FOLDER}: {path}")
             shape = (cfg["length"], cfg["hidden_size"]) if "length" in cfg and "hidden_size" in cfg else None
             converted[CF_FOLDER] = ({"embeddings": convert_learned_embeddings(load_state_dict(path), shape)}, cfg)
 
-    scheduler_cfg = _public(_read_json(os.path.join(sub("scheduler"), "scheduler_config.json")))
+    scheduler_cfg = _public(read_json(os.path.join(sub("scheduler"), "scheduler_config.json")))
     tokenizer_files = [os.path.join(sub("tokenizer"), n) for n in TOKENIZER_FILES]
     for required in tokenizer_files[:2]:
         if not os.path.isfile(required):
@@ -113,68 +103,20 @@ def convert_pipeline(pipeline_dir: str, output_dir: str, variant: str | None = N
             shutil.copy2(path, os.path.join(output_dir, "tokenizer"))
     with open(os.path.join(output_dir, INDEX_FILE), "w") as f:
         json.dump({"source": pipeline_dir, "variant": variant, "components": sorted(converted)}, f, indent=2)
-    log(f"wrote {output_dir}")
     return output_dir
 
 
-@dataclasses.dataclass
-class VQDiffusionComponents:
-    """Everything the VQ-Diffusion prior needs, as Flax modules + parameter trees."""
-
-    transformer: Any
-    transformer_params: Any
-    text_encoder: Any
-    text_encoder_params: Any
-    vqvae: Any
-    vqvae_params: Any
-    learned_embeddings: np.ndarray | None
-    schedule: Any
-    tokenizer: Any
-
-
-def load_vq_diffusion(directory: str, dtype: str = "float32") -> VQDiffusionComponents:
-    """Reads a directory written by `convert_pipeline` (no torch). `dtype` is the transformer's compute dtype."""
-    from jaxinv.diffusion.vq_scheduler import schedule_from_config
-    from jaxinv.models.clip_text import CLIPTextConfig, CLIPTextModel
-    from jaxinv.models.clip_tokenizer import CLIPTokenizer
-    from jaxinv.models.vq_transformer import VQTransformer, VQTransformerConfig
-
-    if not os.path.isfile(os.path.join(directory, INDEX_FILE)):
-        raise FileNotFoundError(f"{directory} is not a converted VQ-Diffusion pipeline (no {INDEX_FILE})")
-    tr_params, tr_cfg = load_params(os.path.join(directory, "transformer"))
-    te_params, te_cfg = load_params(os.path.join(directory, "text_encoder"))
-    vq_params, vq_cfg = load_params(os.path.join(directory, "vqvae"))
-    learned = None
-    if os.path.isdir(os.path.join(directory, CF_FOLDER)):
-        learned = np.asarray(load_params(os.path.join(directory, CF_FOLDER))[0]["embeddings"])
-    return VQDiffusionComponents(
-        transformer=VQTransformer(VQTransformerConfig.from_diffusers(tr_cfg, dtype=dtype)),
-        transformer_params=tr_params,
-        text_encoder=CLIPTextModel(CLIPTextConfig.from_transformers(te_cfg)),
-        text_encoder_params=te_params,
-        vqvae=vqvae_module(vq_cfg),
-        vqvae_params=vq_params,
-        learned_embeddings=learned,
-        schedule=schedule_from_config(_read_json(os.path.join(directory, "scheduler", "scheduler_config.json"))),
-        tokenizer=CLIPTokenizer.from_directory(os.path.join(directory, "tokenizer")),
-    )
-
-
-def vqvae_module(config: dict):
-    """`jaxinv.models.vqvae.VQModel` built from a diffusers VQModel config dict."""
-    from jaxinv.models.vqvae import VQModel
-
-    return VQModel.from_diffusers(config)
-
-
-def main(argv: list[str] | None = None) -> int:
+def convert(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(prog="python -m convert.vq_diffusion", description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", required=True, help="diffusers pipeline folder (transformer/, vqvae/, ...)")
     parser.add_argument("--output", required=True, help="new output directory")
     parser.add_argument("--variant", default=None, help="prefer weights named *.<variant>.* (e.g. fp16)")
     args = parser.parse_args(argv)
-    convert_pipeline(args.pipeline, args.output, variant=args.variant)
-    return 0
+    return convert_pipeline(args.pipeline, args.output, variant=args.variant)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(convert, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from ml_collections import config_flags
 from configs import defaults
 from configs.demo import SOLVER_FIELDS, TASKS
 from experiments import run as runner
+from jaxinv import cli
 from jaxinv.io import fresh_run_dir
 from jaxinv.solvers import registry
 from jaxinv.solvers.driver import DivergenceError
@@ -33,7 +34,7 @@ def method_label(method: str) -> str:
 def parse(argv):
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", "configs/demo.py", "demo config", flag_values=fv, sys_argv=list(argv))
-    fv(list(argv))
+    cli.parse_config_flags(fv, argv)
     return fv.config
 
 
@@ -163,14 +164,12 @@ def execute(demo, progress: bool = True) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv if argv is None else argv
-
-    def job():
-        demo_dir, table = execute(parse(argv))
+    def job(args):
+        demo_dir, table = execute(parse(args))
         print(table)
         return demo_dir
 
-    return runner.run_cli(job)
+    return cli.main(job, sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":

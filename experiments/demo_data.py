@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import numpy as np
 from PIL import Image
+
+from jaxinv import cli
 
 TRAIN_PHOTOS = ("astronaut", "rocket", "motorcycle_left", "hubble_deep_field", "immunohistochemistry",
                 "retina", "camera", "coins", "moon", "brick", "grass", "gravel", "page")
@@ -61,14 +64,19 @@ def write_eval_crops(directory: str) -> list[str]:
     return paths
 
 
-def main(argv=None):
+def demo_data(argv) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-dir", default="data/demo_train")
     parser.add_argument("--eval-dir", default=os.path.join(os.path.dirname(__file__), "..", "jaxinv", "demo", "images"))
     args = parser.parse_args(argv)
     print(f"{len(write_training_folder(args.train_dir))} training images in {args.train_dir}")
     print(f"{len(write_eval_crops(args.eval_dir))} evaluation crops in {os.path.normpath(args.eval_dir)}")
+    return 0
+
+
+def main(argv=None) -> int:
+    return cli.main(demo_data, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

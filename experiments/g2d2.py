@@ -22,18 +22,19 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from experiments.run import image_metrics, read_png, run_cli, show_measurement, versions
+from experiments.run import image_metrics, read_png, show_measurement, versions
+from jaxinv import cli
 from jaxinv.data import caption_csv
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.models.clip_text import pipeline_prompt_embeddings
+from jaxinv.models.vq_diffusion import load_vq_diffusion
 from jaxinv.operators import make_noise, make_operator, measure
 from jaxinv.solvers.g2d2 import G2D2Settings, make_g2d2_sampler, vq_transformer_prior, vqvae_decoders
+from jaxinv.solvers.driver import DivergenceError
 from jaxinv.solvers.g2d2_inner import norm_likelihood
 
 NOT_COMPUTED = {"lpips": "not computed by experiments.g2d2 (experiments.run computes LPIPS-VGG: docs/metrics.md)",
                 "fid": "not computed by experiments.g2d2 (experiments.run computes FID: docs/metrics.md)"}
-
-CONVERT_HINT = "python -m convert.vq_diffusion --pipeline <diffusers microsoft/vq-diffusion-ithq folder> --output {dir}"
 
 
 def parse(argv):
@@ -41,19 +42,8 @@ def parse(argv):
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "preset file, e.g. configs/g2d2/sr_ffhq.py", flag_values=fv,
                                     sys_argv=argv)
-    fv(argv)
+    cli.parse_config_flags(fv, argv)
     return fv.config
-
-
-def load_pipeline(directory: str):
-    """`load_vq_diffusion(directory)`, or a FileNotFoundError with the command that creates it."""
-    from convert.vq_diffusion import INDEX_FILE, load_vq_diffusion
-
-    if not os.path.isfile(os.path.join(directory, INDEX_FILE)):
-        raise FileNotFoundError(
-            f"pipeline_dir {directory!r} is not a converted VQ-Diffusion pipeline (no {INDEX_FILE}); create it with\n"
-            f"  {CONVERT_HINT.format(dir=directory)}")
-    return load_vq_diffusion(directory)
 
 
 def prompt_for(caption: str | None, template: str, name: str) -> str:
@@ -110,7 +100,7 @@ def execute(config, progress=True) -> str:
 
     if config is None:
         raise ValueError("give --config configs/g2d2/<preset>.py")
-    c = load_pipeline(config.pipeline_dir)
+    c = load_vq_diffusion(config.pipeline_dir)
     side = int(c.transformer.config.sample_size)
     latent_hw = (side, side)
     _, decode_tokens = vqvae_decoders(c.vqvae, c.vqvae_params, latent_hw)
@@ -139,7 +129,7 @@ def execute(config, progress=True) -> str:
                 run(c.transformer_params, c.vqvae_params, operator, jnp.asarray(ex.image), i, (uncond, text[i]))))
             times.append(time.perf_counter() - t0)
             if not np.all(np.isfinite(out["image"])):
-                raise FloatingPointError(f"image {ex.name}: the reconstruction is not finite")
+                raise DivergenceError(f"image {ex.name}: the reconstruction is not finite")
             shown = show_measurement(operator, out["y"], shape)
             for sub, image in (("label", ex.image), ("measurement", shown), ("recon", out["image"])):
                 save_image(os.path.join(run_dir, sub, f"{ex.name}.png"), image)
@@ -177,8 +167,7 @@ def execute(config, progress=True) -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv if argv is None else argv
-    return run_cli(lambda: execute(parse(argv)))
+    return cli.main(lambda args: execute(parse(args)), sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":

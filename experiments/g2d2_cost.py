@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv import cli
+
 
 def _memory(compiled) -> dict:
     m = compiled.memory_analysis()
@@ -119,7 +121,7 @@ def ithq_inner(repeats: int) -> dict:
             "compiled_memory": _memory(compiled), "peak_rss_gib": _peak_rss_gib()}
 
 
-def main(argv=None) -> int:
+def g2d2_cost(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.g2d2_cost", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("tiny", "ithq_inner"))
     parser.add_argument("--fixtures", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "fixtures"))
@@ -132,6 +134,10 @@ def main(argv=None) -> int:
     out.update(devices=[str(d) for d in jax.devices()], jax=jax.__version__, cpu_count=os.cpu_count())
     print(json.dumps(out, indent=2))
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.main(g2d2_cost, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,16 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
-from jaxinv import sharding
+from jaxinv import cli, sharding
 from jaxinv.reward.algorithms import make_round_step
 from jaxinv.reward.guidance import GuidanceConfig
 from jaxinv.reward.schedule import make_schedule
 from jaxinv.reward.simulations import make_problem
 from jaxinv.reward.training import build_score, eps_mse_at, pretrain
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/ggdm/<preset>.py", lock_config=False)
 DATA_DIR = os.path.join(os.path.dirname(__file__), "..", "jaxinv", "reward", "data")
 METRICS = ("reward", "ratio", "top_k_reward", "top_k_ratio", "mean_target", "nonfinite")
 
@@ -181,11 +180,18 @@ def plot(out_dir, results, title):
     plt.close("all")
 
 
-def main(argv):
-    del argv
-    c = _CONFIG.value
-    if c is None:
-        raise app.UsageError("--config configs/ggdm/<preset>.py is required")
+def parse(argv):
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "configs/ggdm/<preset>.py", flag_values=fv, lock_config=False,
+                                    sys_argv=list(argv))
+    cli.parse_config_flags(fv, argv)
+    if fv.config is None:
+        raise cli.UserError("give --config configs/ggdm/<preset>.py")
+    return fv.config
+
+
+def execute(c) -> str:
+    """Runs every (version, δ) of the config; returns the run directory."""
     s = resolve(c)
     out_dir = fresh_dir(s["out_root"], s["name"])
     with open(os.path.join(out_dir, "config.txt"), "w") as f:
@@ -207,7 +213,12 @@ def main(argv):
     plot(out_dir, results, s["name"])
     last = results[-1][1]
     print(f"final_reward={last['reward'][-1].mean():.6g} final_ratio={last['ratio'][-1].mean():.6g}")
+    return out_dir
+
+
+def main(argv=None) -> int:
+    return cli.main(lambda args: execute(parse(args)), sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

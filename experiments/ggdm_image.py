@@ -20,14 +20,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from jaxinv import cli
 from jaxinv.diffusion.denoisers import base_alphas_cumprod
 from jaxinv.diffusion.schedules import space_timesteps
 from jaxinv.io import fresh_run_dir, save_grid
@@ -239,16 +241,23 @@ def final_line(summary) -> str:
             f"guided_over_unguided_time={summary['guided_over_unguided_time']:.4g}")
 
 
-def main(argv):
-    del argv
-    c = flags.FLAGS.config
-    if c is None:
-        raise app.UsageError("--config configs/ggdm/image_<preset>.py is required")
-    _, summary = execute(c)
-    print(final_line(summary))
+def parse(argv):
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "configs/ggdm/image_<preset>.py", flag_values=fv,
+                                    lock_config=False, sys_argv=list(argv))
+    cli.parse_config_flags(fv, argv)
+    if fv.config is None:
+        raise cli.UserError("give --config configs/ggdm/image_<preset>.py")
+    return fv.config
+
+
+def main(argv=None) -> int:
+    def job(args):
+        run_dir, summary = execute(parse(args))
+        print(f"wrote {run_dir}")
+        print(final_line(summary))
+    return cli.main(job, sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":
-    # Defined here, not at import: experiments.ggdm defines the same global flag, and the tests import both.
-    config_flags.DEFINE_config_file("config", None, "configs/ggdm/image_<preset>.py", lock_config=False)
-    app.run(main)
+    sys.exit(main())

@@ -18,6 +18,7 @@ import csv
 import datetime
 import functools
 import pathlib
+import sys
 import time
 
 import jax
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import defaults
+from jaxinv import cli
 from jaxinv.diffusion import base_alphas_cumprod, denoiser_prior, gaussian_denoiser, gaussian_mixture_denoiser
 from jaxinv.solvers import registry, run
 from jaxinv.solvers.gaussian_posterior import (MatrixOperator, mixture_moments, mixture_posterior,
@@ -229,7 +231,7 @@ def write_outputs(rows: list[dict], out: pathlib.Path) -> None:
     fig.savefig(out / "sw_vs_steps.png", dpi=120)
 
 
-def main(argv=None) -> int:
+def posterior_bench(argv) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="d in (2, 20), random A only, 2 step counts, 500 samples")
     parser.add_argument("--output", help="output directory (must not exist); default runs/posterior_bench/<UTC time>")
@@ -244,12 +246,16 @@ def main(argv=None) -> int:
                       steps_list=(20, 100, 400), n=args.samples or 2000)
     out = pathlib.Path(args.output or f"runs/posterior_bench/{datetime.datetime.utcnow():%Y%m%d-%H%M%S}")
     if out.exists():
-        raise SystemExit(f"output directory {out} exists; refusing to overwrite")
+        raise FileExistsError(f"output directory {out} exists; choose a new --output")
     rows = bench(solvers=tuple(ROWS), seed=args.seed, **config)
     write_outputs(rows, out)
     print(f"wrote {out}/results.md, results.csv, sw_vs_steps.png")
     return 0
 
 
+def main(argv=None) -> int:
+    return cli.main(posterior_bench, sys.argv[1:] if argv is None else argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -28,7 +28,7 @@ from PIL import Image
 
 from configs.defaults import get_config as default_config
 from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
-from jaxinv import build, sharding
+from jaxinv import build, cli, sharding
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
 from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir, save_grid, save_image
@@ -49,7 +49,7 @@ def parse(argv):
     flags.DEFINE_string("resume", None, "finish the run in this directory", flag_values=fv)
     flags.DEFINE_integer("num_samples", None, "posterior samples per measurement (overrides eval.num_samples)",
                          flag_values=fv)
-    fv(argv)
+    cli.parse_config_flags(fv, argv)
     return fv.config, fv.resume, fv.num_samples
 
 
@@ -253,6 +253,13 @@ def summarize(run_dir, config, rows, timings, execution=None) -> dict:
     return summary
 
 
+def check_run_config(config) -> None:
+    """The whole config checked (solver, operator, noise, loop, metrics) before data or weights are read."""
+    build.check_config(config)
+    resolve_loop(config.execution.loop)
+    check_metrics(config)
+
+
 def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     """Run (or finish) the experiment of `config`; returns the run directory (None on processes > 0).
 
@@ -269,12 +276,13 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     if config is not None and int(config.eval.num_samples) < 1:
         raise ValueError(f"eval.num_samples must be >= 1, got {config.eval.num_samples}")
     if config is not None:
-        check_metrics(config)
+        check_run_config(config)
         examples = load_examples(config.data)     # fail on bad data before any model work
         module, params = build.load_model(config.model)
     writes = sharding.is_writer()
     config, run_dir = start_run(config, resume) if writes or resume is not None else (config, None)
     if resume is not None:
+        check_run_config(config)
         examples = load_examples(config.data)
         module, params = build.load_model(config.model)
     metrics_path = None if run_dir is None else os.path.join(run_dir, "metrics.csv")
@@ -345,29 +353,11 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv if argv is None else argv
-    return run_cli(lambda: execute(*parse(argv)), distributed=True)
+    def job(args):
+        sharding.initialize_distributed()
+        return execute(*parse(args))
 
-
-def run_cli(job, distributed: bool = False) -> int:
-    """Runs `job() -> run_dir` for a command line: 2 for a bad flag, 1 for bad input, 0 when written.
-
-    `distributed`: join a multi-process run first when the environment describes one
-    (`sharding.initialize_distributed`).
-    """
-    try:
-        if distributed:
-            sharding.initialize_distributed()
-        run_dir = job()
-    except flags.Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if run_dir is not None:
-        print(f"wrote {run_dir}")
-    return 0
+    return cli.main(job, sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":

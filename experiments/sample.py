@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv import cli
 from jaxinv.diffusion import flax_eps_model, make_schedule
 from jaxinv.io import fresh_run_dir, save_grid
 from jaxinv.models.adm import ADMConfig, ADMUNet, load_adm
 from jaxinv.solvers import ddim_solver, ddpm_solver, run, sampling_xs
+from jaxinv.solvers.driver import DivergenceError
 
 SMOKE_MODEL = ADMConfig(
     image_size=32, num_channels=32, num_res_blocks=1, channel_mult=(1, 2, 2), learn_sigma=True,
@@ -27,7 +30,7 @@ SMOKE_MODEL = ADMConfig(
 )
 
 
-def main(argv: list[str] | None = None) -> str:
+def sample(argv: list[str]) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="directory written by `python -m convert.adm` (default: tiny random UNet)")
     parser.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> str:
     samples = np.asarray(jax.block_until_ready(compiled(keys)))
     sample_s = time.perf_counter() - start
     if not np.all(np.isfinite(samples)):
-        raise FloatingPointError("the sampler produced NaN or inf; check the checkpoint and the dtype")
+        raise DivergenceError("the sampler produced NaN or inf; check the checkpoint and the dtype")
 
     out_dir = fresh_run_dir(args.output_root, "sample")
     save_grid(os.path.join(out_dir, "samples.png"), samples)
@@ -84,9 +87,12 @@ def main(argv: list[str] | None = None) -> str:
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print(f"sampled {args.num_samples} images in {sample_s:.2f} s ({args.num_samples / sample_s:.2f} images/s)")
-    print(f"wrote {os.path.join(out_dir, 'samples.png')}")
     return out_dir
 
 
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(sample, sys.argv[1:] if argv is None else argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

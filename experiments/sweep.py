@@ -29,7 +29,7 @@ from ml_collections import config_flags
 
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxinv import build, sharding
+from jaxinv import build, cli, sharding
 from jaxinv.data import batches
 from jaxinv.io import fresh_run_dir
 from jaxinv.solvers import BATCH_AXIS, registry
@@ -127,7 +127,7 @@ def parse(argv):
     config_flags.DEFINE_config_file("config", None, "preset file, e.g. configs/ffhq/dps_sr4.py", flag_values=fv,
                                     sys_argv=argv)
     config_flags.DEFINE_config_dict("sweep", sweep_defaults(), "seeds and grid", flag_values=fv, sys_argv=argv)
-    fv(argv)
+    cli.parse_config_flags(fv, argv)
     return fv.config, fv.sweep
 
 
@@ -248,10 +248,11 @@ def execute(config, sweep_cfg) -> str | None:
 
 
 def main(argv=None) -> int:
-    from experiments.run import run_cli
+    def job(args):
+        sharding.initialize_distributed()
+        return execute(*parse(args))
 
-    argv = sys.argv if argv is None else argv
-    return run_cli(lambda: execute(*parse(argv)), distributed=True)
+    return cli.main(job, sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":

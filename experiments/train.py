@@ -28,6 +28,7 @@ from tqdm import tqdm
 from jaxinv.checkpoint import save_params
 from jaxinv.data import image_folder, native_image_folder
 from jaxinv.diffusion import make_schedule, q_sample
+from jaxinv import cli
 from jaxinv.io import fresh_run_dir
 from jaxinv.models.adm import ADMConfig, ADMUNet
 
@@ -39,7 +40,7 @@ def parse(argv):
     config_flags.DEFINE_config_file("config", None, "training preset, e.g. configs/train/tiny.py", flag_values=fv,
                                     sys_argv=argv)
     flags.DEFINE_string("resume", None, "continue the run in this directory from its latest checkpoint", flag_values=fv)
-    fv(argv)
+    cli.parse_config_flags(fv, argv)
     return fv.config, fv.resume
 
 
@@ -203,10 +204,9 @@ def train(config, resume: str | None = None) -> str:
     return run_dir
 
 
-def main(argv=None):
-    config, resume = parse(sys.argv if argv is None else argv)
-    print(train(config, resume))
+def main(argv=None) -> int:
+    return cli.main(lambda args: train(*parse(args)), sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

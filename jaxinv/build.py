@@ -118,6 +118,18 @@ def method_of(config) -> registry.Method:
     return registry.get(config.solver.name)
 
 
+def check_config(config) -> None:
+    """Raises a ValueError naming the first problem of the config's solver, operator or noise (a name
+    that is not registered, a parameter the class refuses), before any data or weights are read."""
+    method = method_of(config)
+    if method.classical:
+        method.estimate(config)
+    else:
+        method.make_sampler(config, image_shape(config))
+    OperatorSource(config)
+    build_noise(config)
+
+
 def _classical_sample_fn(config, method):
     estimate = method.estimate(config)
 

@@ -114,6 +114,38 @@ def test_round_trip_through_saved_checkpoint(tiny_a, tmp_path):
                    env=dict(os.environ, JAX_PLATFORMS="cpu"))
 
 
+def test_corrupt_checkpoint_is_refused_naming_its_torch_keys(tiny_a, tmp_path):
+    """One key missing, one unknown, one misshaped: exit status 2, one message naming all three torch
+    keys with their Flax targets, no traceback, nothing written."""
+    import torch
+
+    sd = {k: torch.from_numpy(np.array(v)) for k, v in tiny_a["state_dict"].items()}
+    missing, misshaped = "out.2.bias", "input_blocks.1.0.out_layers.3.weight"
+    del sd[missing]
+    sd[misshaped] = torch.zeros(sd[misshaped].shape[:2] + (1, 1))
+    sd["input_blocks.1.0.extra.weight"] = torch.zeros(4)
+    torch.save(sd, tmp_path / "corrupt.pt")
+    out = tmp_path / "converted"
+    proc = subprocess.run([sys.executable, "-m", "convert.adm", "--checkpoint", str(tmp_path / "corrupt.pt"),
+                           "--model-config", f"{tiny_a['base']}_config.json", "--output", str(out)],
+                          cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+    assert f"{missing} -> out_2/bias" in proc.stderr
+    assert f"{misshaped} (32, 32, 1, 1) -> input_blocks_1_0/out_layers_3/kernel expects (3, 3, 32, 32)" in proc.stderr
+    assert "input_blocks.1.0.extra.weight -> input_blocks_1_0/extra/scale" in proc.stderr
+    assert not out.exists()
+
+
+def test_missing_keys_are_named_as_the_torch_keys_they_come_from(tiny_a):
+    """`default_torch_key` inverts the ADM rule on every key of a real checkpoint."""
+    from convert.adm import flax_rule
+    from convert.strict import default_torch_key
+
+    for key, value in tiny_a["state_dict"].items():
+        assert default_torch_key(flax_rule(key, value)[0]) == key
+
+
 def test_bfloat16_policy_and_remat(tiny_a):
     x, t, expected = tiny_a["x"], tiny_a["t"], tiny_a["expected"]
     params = tiny_a["params"]

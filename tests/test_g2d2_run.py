@@ -67,7 +67,7 @@ def test_run_writes_a_complete_run_directory(pipeline, capsys):
 def test_missing_pipeline_names_the_convert_command(tmp_path, capsys):
     missing = tmp_path / "nope"
     argv = ["g2d2", "--config", "configs/g2d2/gblur_imagenet.py", f"--config.pipeline_dir={missing}"]
-    assert runner.main(argv) == 1
+    assert runner.main(argv) == 2
     err = capsys.readouterr().err
     assert "python -m convert.vq_diffusion --pipeline" in err and f"--output {missing}" in err
 

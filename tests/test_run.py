@@ -98,24 +98,39 @@ def test_run_writes_outputs_and_metrics_equal_skimage(tiny_checkpoint, image_dir
     assert len(os.listdir(tmp_path / "ffhq_dps_sr4")) == 2
     # resuming with a different config is refused
     assert runner.main(_argv(tiny_checkpoint, image_dir, tmp_path, f"--resume={run_dir}",
-                             "--config.solver.scale=0.9")) == 1
+                             "--config.solver.scale=0.9")) == 2
     assert "differs" in capsys.readouterr().err
 
 
 def test_missing_checkpoint_prints_convert_command(image_dir, tmp_path, capsys):
     missing = tmp_path / "no_such_ckpt"
-    assert runner.main(_argv(missing, image_dir, tmp_path)) == 1
+    assert runner.main(_argv(missing, image_dir, tmp_path)) == 2
     err = capsys.readouterr().err
     assert f"python -m convert.adm --checkpoint ffhq_10m.pt --model-config ffhq_10m --output {missing}" in err
     assert not (tmp_path / "ffhq_dps_sr4").exists()
 
 
+def test_config_errors_come_first_as_one_line_with_status_2(tmp_path, capsys):
+    """A bad solver, operator or misspelt field is reported before the (missing) data and weights."""
+    nowhere = tmp_path / "nowhere"
+    for flag, message in (("--config.solver.name=dsp", "unknown solver 'dsp'; registered: diffusion ["),
+                          ("--config.operator.name=blurr", "unknown operator 'blurr'; registered operators: ["),
+                          ("--config.solver.scal=0.5", 'Did you mean "scale" instead of "scal"?'),
+                          ("--config.execution.loop=while", "unknown execution.loop 'while'")):
+        assert runner.main(_argv(nowhere, nowhere, tmp_path, flag)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err, (flag, err)
+    assert runner.main(["run", "--config=configs/ffhq/dps_sr44.py"]) == 2
+    assert "No such file or directory: 'configs/ffhq/dps_sr44.py'" in capsys.readouterr().err
+    assert not (tmp_path / "ffhq_dps_sr4").exists()
+
+
 def test_bad_data_folder(tiny_checkpoint, tmp_path, capsys):
-    assert runner.main(_argv(tiny_checkpoint, tmp_path / "nowhere", tmp_path)) == 1
+    assert runner.main(_argv(tiny_checkpoint, tmp_path / "nowhere", tmp_path)) == 2
     assert "image folder not found" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert runner.main(_argv(tiny_checkpoint, empty, tmp_path)) == 1
+    assert runner.main(_argv(tiny_checkpoint, empty, tmp_path)) == 2
     assert "no images" in capsys.readouterr().err
     assert not (tmp_path / "ffhq_dps_sr4").exists()
 
@@ -164,6 +179,6 @@ def test_show_measurement_inpainting_and_phase_retrieval():
 def test_diverging_sampler_is_an_error_naming_the_images(tiny_checkpoint, image_dir, tmp_path, capsys):
     """DPS with an absurd step size overflows; the run stops with a DivergenceError, not NaN images."""
     argv = _argv(tiny_checkpoint, image_dir, tmp_path, "--config.solver.scale=1e38", "--config.data.end=2")
-    assert runner.main(argv) == 1
+    assert runner.main(argv) == 2
     err = capsys.readouterr().err
     assert "dps: NaN/inf in the samples of ['a', 'b']" in err and "solver.scale" in err

@@ -51,10 +51,10 @@ def test_missing_weights_skip_with_one_notice_naming_the_command(tiny_checkpoint
 
 def test_unknown_metric_and_missing_reference_are_refused_before_sampling(tiny_checkpoint, image_dir, tmp_path,
                                                                           capsys):
-    assert runner.main(_argv(tiny_checkpoint, image_dir, tmp_path, "--config.eval.metrics=('psnr','kid')")) == 1
+    assert runner.main(_argv(tiny_checkpoint, image_dir, tmp_path, "--config.eval.metrics=('psnr','kid')")) == 2
     assert "kid" in capsys.readouterr().err
     missing = tmp_path / "missing.npz"
-    assert runner.main(_argv(tiny_checkpoint, image_dir, tmp_path, f"--config.eval.fid_reference={missing}")) == 1
+    assert runner.main(_argv(tiny_checkpoint, image_dir, tmp_path, f"--config.eval.fid_reference={missing}")) == 2
     assert f"FID statistics file not found: {missing}" in capsys.readouterr().err
     assert not (tmp_path / "ffhq_dps_sr4").exists()
 

@@ -115,7 +115,7 @@ def test_sweep_rejects_untraced_and_bad_grids(tiny_checkpoint, image_dir, tmp_pa
     argv = ["sweep", "--config=configs/ffhq/dps_sr4.py", f"--config.model.checkpoint_dir={tiny_checkpoint}",
             f"--config.data.path={image_dir}", "--config.data.image_size=32", f"--config.output.root={tmp_path}",
             "--sweep.seeds=2", "--sweep.grid=solver.lr=[1.0]"]
-    assert sweep.main(argv) == 1
+    assert sweep.main(argv) == 2
     assert "cannot take ['lr']" in capsys.readouterr().err
 
 

@@ -247,14 +247,14 @@ def _fake_pipeline(vq, root):
 
 def test_pipeline_converter_round_trip(vq, tmp_path):
     pytest.importorskip("convert.vqvae")
-    from convert.vq_diffusion import load_vq_diffusion, main
+    from convert.vq_diffusion import main
+    from jaxinv.models.vq_diffusion import load_vq_diffusion
 
     io = vq["io"]
     emb = _fake_pipeline(vq, tmp_path / "pipe")
     out = tmp_path / "out"
     assert main(["--pipeline", str(tmp_path / "pipe"), "--output", str(out)]) == 0
-    with pytest.raises(FileExistsError):
-        main(["--pipeline", str(tmp_path / "pipe"), "--output", str(out)])
+    assert main(["--pipeline", str(tmp_path / "pipe"), "--output", str(out)]) == 2   # refuses to overwrite
     c = load_vq_diffusion(str(out))
     hidden = c.text_encoder.apply({"params": c.text_encoder_params}, jnp.asarray(io["input_ids"]))
     np.testing.assert_allclose(np.asarray(hidden), io["text_hidden"], atol=TOL, rtol=0)

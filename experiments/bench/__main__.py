@@ -13,22 +13,19 @@ def parse(argv):
     from absl import flags
     from ml_collections import config_flags
 
+    from jaxinv import cli
+
     fv = flags.FlagValues()
     config_flags.DEFINE_config_file("config", None, "bench config, e.g. configs/bench/cpu_quick.py", flag_values=fv,
                                     sys_argv=list(argv))
-    fv(list(argv))
+    cli.parse_config_flags(fv, argv)
     if fv.config is None:
         raise ValueError("give --config configs/bench/<name>.py")
     return fv.config
 
 
-def main(argv=None) -> int:
-    argv = sys.argv if argv is None else argv
-    try:
-        config = parse(argv)
-    except Exception as e:  # noqa: BLE001 - absl flag errors and a missing config read the same to a user
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+def bench(argv) -> int:
+    config = parse(argv)
     if config.xla_flags:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + config.xla_flags).strip()
     from experiments.bench.runner import execute
@@ -38,6 +35,12 @@ def main(argv=None) -> int:
     ratio = summary["jax_over_torch_dps"]
     print(f"jax_over_torch_dps={ratio:.3f}" if ratio is not None else "jax_over_torch_dps=nan")
     return 0
+
+
+def main(argv=None) -> int:
+    from jaxinv import cli
+
+    return cli.main(bench, sys.argv if argv is None else argv)
 
 
 if __name__ == "__main__":

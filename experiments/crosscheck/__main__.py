@@ -13,9 +13,10 @@ import pkgutil
 import sys
 
 import experiments.crosscheck as package
+from jaxinv import cli
 
 
-def main(argv: list[str] | None = None) -> int:
+def crosscheck(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.crosscheck", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="check", required=True)
     checks = {}
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threshold={threshold:.3g}")
     print(f"max_abs_err={err:.6g}")
     return 0 if err < threshold else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(crosscheck, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

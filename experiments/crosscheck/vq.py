@@ -80,7 +80,7 @@ def _vqvae_errors(directory: str, io: dict) -> dict[str, float]:
     """decoded / encoded through the project's VQ-VAE, when that code is present."""
     try:
         from convert.vqvae import convert_vqvae
-        from convert.vq_diffusion import vqvae_module
+        from jaxinv.models.vq_diffusion import vqvae_module
     except ImportError:
         print("VQ-VAE code not available: decoded/encoded not checked")
         return {}
