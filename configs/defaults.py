@@ -82,4 +82,5 @@ def get_config() -> ml_collections.ConfigDict:
     c.output = ml_collections.ConfigDict()
     c.output.root = "runs"
     c.output.grid_images = 8            # images (rows) in grid.png
+    c.output.progress = True            # a bar over the sampling steps of each batch (with the residual)
     return c

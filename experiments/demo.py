@@ -77,6 +77,7 @@ def run_config(demo, task: str, method: str, root: str):
     c.data.end = int(demo.num_images)
     c.data.batch_size = int(demo.batch_size)
     c.output.root = root
+    c.output.progress = False     # many short runs: the per-image bar is enough
     return c
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from experiments.run import image_metrics, read_png, show_measurement, versions
+from experiments.run import image_metrics, read_png, versions
 from jaxinv import cli
 from jaxinv.data import caption_csv
 from jaxinv.io import fresh_run_dir, save_grid, save_image
@@ -130,7 +130,7 @@ def execute(config, progress=True) -> str:
             times.append(time.perf_counter() - t0)
             if not np.all(np.isfinite(out["image"])):
                 raise DivergenceError(f"image {ex.name}: the reconstruction is not finite")
-            shown = show_measurement(operator, out["y"], shape)
+            shown = operator.show(out["y"])
             for sub, image in (("label", ex.image), ("measurement", shown), ("recon", out["image"])):
                 save_image(os.path.join(run_dir, sub, f"{ex.name}.png"), image)
             row = {"name": ex.name, **image_metrics(metric_names, ex.image, out["image"]),

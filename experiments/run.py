@@ -34,6 +34,7 @@ from jaxinv.execution import batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.io.run_dir import to_uint8
 from jaxinv.metrics import psnr, ssim
+from jaxinv.progress import steps_bar
 from jaxinv.solvers.driver import DivergenceError, check_finite
 
 METRICS = {"psnr": psnr, "ssim": ssim}
@@ -65,24 +66,6 @@ def load_examples(data):
     if kind == "tfds":
         return tfds_images(data.path, data.split, *args[1:])
     raise ValueError(f"unknown data.source {kind!r}; expected image_folder, npz, caption_csv or tfds")
-
-
-def show_measurement(operator, y, shape) -> np.ndarray:
-    """A [-1, 1] (H, W, 3) picture of y: upsampled (SR), masked (inpainting), log-magnitude (phase retrieval)."""
-    y = np.asarray(y, np.float32)
-    mask = getattr(operator, "mask", None)
-    if mask is not None:
-        return np.clip(y * np.asarray(mask), -1, 1)
-    if y.shape == tuple(shape):
-        return np.clip(y, -1, 1)
-    if y.shape[-1] == 3 and shape[0] % y.shape[0] == 0 and shape[1] % y.shape[1] == 0:
-        up = np.repeat(np.repeat(y, shape[0] // y.shape[0], 0), shape[1] // y.shape[1], 1)
-        return np.clip(up, -1, 1)
-    mag = np.log1p(np.abs(y))
-    mag = (mag - mag.min()) / max(float(mag.max() - mag.min()), 1e-12)
-    image = Image.fromarray((mag * 255).round().astype(np.uint8).squeeze()).resize(shape[1::-1], Image.BILINEAR)
-    image = np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1.0
-    return image
 
 
 def unit(image) -> np.ndarray:
@@ -144,12 +127,13 @@ _BATCH_FNS: dict = {}
 
 
 def batch_fn_for(config, module, operators, noise, mesh):
-    """`make_batch_fn`, reused within a process for configs that differ only in data, output or names."""
+    """`make_batch_fn`, reused within a process for configs that differ only in data, names or output
+    (but `output.progress`, which compiles the step reports in or out)."""
     fields = json.loads(config.to_json_best_effort(sort_keys=True))
     for key in ("name", "source", "output", "data"):
         fields.pop(key, None)
     devices = tuple(d.id for d in mesh.devices.flat)
-    key = (json.dumps(fields, sort_keys=True), repr(module), operators.per_image, devices)
+    key = (json.dumps(fields, sort_keys=True), bool(config.output.progress), repr(module), operators.per_image, devices)
     if key not in _BATCH_FNS:
         _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise, mesh)
     return _BATCH_FNS[key]
@@ -296,7 +280,6 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     operators = build.OperatorSource(config)
     noise = build.build_noise(config)
     batch_fn = batch_fn_for(config, module, operators, noise, mesh)
-    shape = build.image_shape(config)
     bs = sharding.padded_batch_size(int(config.data.batch_size), mesh)
     execution = {**sharding.describe(mesh), "batch_size": bs, "per_device_batch": bs // mesh.size,
                  "config_batch_size": int(config.data.batch_size), "loop": resolve_loop(config.execution.loop)}
@@ -307,6 +290,8 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     params = sharding.replicate(mesh, params)
     shared_operator = None if operators.per_image else sharding.replicate(mesh, operators.batch([]))
     compile_s = sample_s = 0.0
+    method = build.method_of(config)
+    num_steps = 0 if method.classical else int(method.steps(config))
     bar = tqdm(total=len(examples), initial=len(examples) - len(todo), unit="img", disable=not (progress and writes))
     with bar:
         for start in range(0, len(todo), bs):
@@ -317,7 +302,9 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
             placed_operator = sharding.shard_batch(mesh, operator) if operators.per_image else shared_operator
             images, placed_indices = sharding.shard_batch(mesh, (batch.images, np.array(indices)))
             t0 = time.perf_counter()
-            out = sharding.to_host(jax.block_until_ready(batch_fn(params, placed_operator, images, placed_indices)))
+            with steps_bar(num_steps, disable=not (progress and writes and config.output.progress),
+                           desc=f"batch {start // bs + 1}", position=1):
+                out = sharding.to_host(jax.block_until_ready(batch_fn(params, placed_operator, images, placed_indices)))
             elapsed = time.perf_counter() - t0
             if start == 0:
                 compile_s = elapsed
@@ -330,7 +317,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
                 writer = None
                 for b, name in enumerate(batch.names):
                     row_op = jax.tree.map(lambda a, b=b: a[b], operator) if operators.per_image else operator
-                    shown = show_measurement(row_op, out["y"][b], shape)
+                    shown = row_op.show(out["y"][b])
                     row = save_outputs(run_dir, config, name, batch.images[b], shown, np.asarray(out["samples"][b]))
                     row["residual"] = float(out["residual"][b].mean())
                     if writer is None:

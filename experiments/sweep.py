@@ -30,6 +30,7 @@ from ml_collections import config_flags
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxinv import build, cli, sharding
+from jaxinv.progress import steps_bar
 from jaxinv.data import batches
 from jaxinv.io import fresh_run_dir
 from jaxinv.solvers import BATCH_AXIS, registry
@@ -223,7 +224,10 @@ def execute(config, sweep_cfg) -> str | None:
     compiled = fn.lower(*placed).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    out = sharding.to_host(jax.block_until_ready(compiled(*placed)))
+    method = build.method_of(config)
+    with steps_bar(0 if method.classical else int(method.steps(config)),
+                   disable=not (config.output.progress and sharding.is_writer()), desc="sweep"):
+        out = sharding.to_host(jax.block_until_ready(compiled(*placed)))
     run_s = time.perf_counter() - start
     if run_dir is None:
         return None

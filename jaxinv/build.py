@@ -10,17 +10,15 @@ hyper-parameters as (possibly traced) arrays, so a grid of settings is one more 
 """
 from __future__ import annotations
 
+import functools
 import os
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.checkpoint import CONFIG_FILE, PARAMS_SUBDIR
 from jaxinv.diffusion import network_prior
-from jaxinv.operators import make_noise, make_operator, stack_operators
-from jaxinv.operators.blur import MotionBlur
-from jaxinv.operators.inpainting import Inpainting, generate_mask
-from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
+from jaxinv.operators import OPERATORS, make_noise, make_operator, stack_operators
+from jaxinv.operators.base import operators_with_draws
 from jaxinv.solvers import registry, run
 from jaxinv.solvers.registry import Sampler
 
@@ -66,39 +64,31 @@ def build_noise(config):
 class OperatorSource:
     """The operator of each image of a run, indexed by the image's position in the data subset.
 
-    Shared (`operator.per_image = False`): one operator from `RandomState(operator.seed)`, as SPGD
-    (mask drawn once, motion kernel once per run). Per image: the i-th mask/kernel drawn in sequence
-    from one `RandomState(operator.seed)` (DPS masks, CoDPS motion kernels), so image i gets the same
-    operator whatever the batch size or a resumed run. `extra` goes to `make_operator` (e.g. the
-    params of a nonlinear-blur network in tests).
+    Shared (`operator.per_image = False`): one operator; one with a random instance is drawn from
+    `RandomState(operator.seed)`, as SPGD (mask drawn once, motion kernel once per run). Per image:
+    the i-th instance drawn in sequence by the operator's `draw` from one `RandomState(operator.seed)`
+    (DPS masks, CoDPS motion kernels), so image i gets the same operator whatever the batch size or
+    a resumed run. `extra` goes to `make_operator` (e.g. the params of a nonlinear-blur network in tests).
     """
 
     def __init__(self, config, shape=None, **extra):
         self.shape = tuple(shape or image_shape(config))
         self.name = config.operator.name
         self.params = {**plain(config.operator.params), **extra}
-        self.seed = int(config.operator.seed)
         self.per_image = bool(config.operator.per_image)
+        seed = int(config.operator.seed)
+        random = self.name in operators_with_draws()
+        # validates the name and parameters; a random operator's instance comes from RandomState(seed)
+        self.shared = make_operator(self.name, self.shape, **({"seed": seed, **self.params} if random else self.params))
         if not self.per_image:
-            params = dict(self.params)
-            if self.name in ("motion_blur", "inpainting"):
-                params.setdefault("seed", self.seed)
-            self.shared = make_operator(self.name, self.shape, **params)
             return
-        if self.name not in ("inpainting", "motion_blur"):
-            raise ValueError(f"operator.per_image is defined for inpainting and motion_blur, not {self.name!r}")
-        make_operator(self.name, self.shape, **{**self.params, "seed": self.seed})  # validates the parameters
+        if not random:
+            raise ValueError(f"operator.per_image needs an operator that draws a random instance "
+                             f"({operators_with_draws()}), not {self.name!r}")
         self.shared = None
-        self._rng = np.random.RandomState(self.seed)
-        self._draws: list[np.ndarray] = []
-
-    def _draw(self) -> np.ndarray:
-        p = self.params
-        if self.name == "inpainting":
-            keys = ("mask_type", "mask_prob_range", "mask_len_range", "margin")
-            return generate_mask(self._rng, self.shape[0], **{k: p[k] for k in keys if k in p})
-        draw = dps_motion_kernel if p.get("draws", 2) == 2 else motion_kernel
-        return draw(int(p.get("kernel_size", 61)), float(p.get("intensity", 0.5)), self._rng)
+        params = {k: v for k, v in self.params.items() if k != "seed"}
+        self._draw = functools.partial(OPERATORS[self.name].draw, np.random.RandomState(seed), self.shape, **params)
+        self._draws: list = []
 
     def batch(self, indices):
         """The operator for images `indices`: the shared one, or per-image ones stacked on a leading axis."""
@@ -106,11 +96,7 @@ class OperatorSource:
             return self.shared
         while len(self._draws) <= max(indices):
             self._draws.append(self._draw())
-        if self.name == "inpainting":
-            masks = np.stack([self._draws[i] for i in indices]).astype(np.float32)[..., None]
-            return Inpainting(mask=jnp.asarray(masks), image_shape=self.shape)
-        padding = self.params.get("padding", "reflect")
-        return stack_operators([MotionBlur.from_kernel(self.shape, self._draws[i], padding) for i in indices])
+        return stack_operators([self._draws[i] for i in indices])
 
 
 def method_of(config) -> registry.Method:
@@ -161,7 +147,8 @@ def make_sampler(config, module) -> Sampler:
 
 def make_sample_fn(config, module):
     """`sample(params, operator, y, key, hparams=None) -> {"sample", "diagnostics"}`: one posterior sample
-    of one measurement, the `make_sampler` steps as one `lax.scan` (`driver.run`).
+    of one measurement, the `make_sampler` steps as one `lax.scan` (`driver.run`; with
+    `output.progress` the steps report to an open `jaxinv.progress.steps_bar`).
 
     `hparams` (optional) overrides the method's traced fields with arrays that may be traced (e.g.
     `{"scale": s}` under `jax.vmap` over a grid of s); absent fields come from `config`.
@@ -174,6 +161,7 @@ def make_sample_fn(config, module):
     def sample(params, operator, y, key, hparams=None):
         hparams = dict(hparams or {})
         registry.check_hparams(method.name, hparams)
-        return run(sampler.solver(params, operator, y, hparams), *sampler.start(key, hparams))
+        return run(sampler.solver(params, operator, y, hparams), *sampler.start(key, hparams),
+                   progress=bool(config.output.progress))
 
     return sample

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxinv import build, sharding
+from jaxinv import build, progress, sharding
 from jaxinv.solvers import BATCH_AXIS
 
 LOOPS = ("auto", "scan", "host")
@@ -75,9 +75,13 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
         carry, xs = start(params, operator, y, keys)
         num_steps = jax.tree_util.tree_leaves(xs)[0].shape[2]
         aux = []
+        every = progress.report_every(num_steps)
         for i in range(num_steps):
             carry, step_aux = step(params, operator, y, carry, xs, np.int32(i))
             aux.append(step_aux)
+            if config.output.progress and progress.is_open() and (i % every == every - 1 or i == num_steps - 1):
+                residual = progress.step_residual(step_aux)
+                progress.report(i, None if residual is None else float(jnp.mean(residual)))
         diagnostics = jax.tree.map(lambda *a: jnp.stack(a, axis=2), *aux) if aux else {}
         return {"sample": output(params, operator, y, carry), "diagnostics": diagnostics}
 

@@ -157,7 +157,7 @@ def test_posterior_samples_mean_std_and_oracle(tiny_checkpoint, image_dir, tmp_p
     assert "oracle" in summary["recon"] and "NOT" in summary["recon"]
 
 
-def test_show_measurement_inpainting_and_phase_retrieval():
+def test_each_operator_shows_its_measurement():
     from jaxinv.operators import make_operator
 
     rng = np.random.default_rng(3)
@@ -165,11 +165,17 @@ def test_show_measurement_inpainting_and_phase_retrieval():
     op = make_operator("inpainting", (32, 32, 3), mask_type="random", mask_prob_range=(0.5, 0.5), seed=1)
     noisy = np.asarray(op.forward(x)) + 0.1
     mask = np.asarray(op.mask)
-    np.testing.assert_allclose(runner.show_measurement(op, noisy, x.shape), np.clip(noisy * mask, -1, 1))
-    assert (runner.show_measurement(op, noisy, x.shape)[mask[..., 0] == 0] == 0).all()
+    np.testing.assert_allclose(op.show(noisy), np.clip(noisy * mask, -1, 1))
+    assert (op.show(noisy)[mask[..., 0] == 0] == 0).all()
+    for name in ("super_resolution", "codps_super_resolution"):     # each low-resolution pixel as a 4x4 block
+        sr = make_operator(name, (32, 32, 3), scale=4)
+        y = np.asarray(sr.forward(x))
+        np.testing.assert_array_equal(sr.show(y), np.clip(np.kron(y, np.ones((4, 4, 1))), -1, 1))
+    blur = make_operator("gaussian_blur", (32, 32, 3), kernel_size=5, sigma=1.0)
+    np.testing.assert_array_equal(blur.show(2 * x), np.clip(2 * x, -1, 1))
     pr = make_operator("phase_retrieval", (32, 32, 3), oversample=2.0)
     positive = np.abs(x)  # a positive image: the DC term dominates |F|
-    shown = runner.show_measurement(pr, np.asarray(pr.forward(positive)), x.shape)
+    shown = pr.show(np.asarray(pr.forward(positive)))
     assert shown.shape == x.shape and shown.min() >= -1 and shown.max() <= 1
     # log-magnitude, min-max normalised: the DC peak of |F| is the brightest pixel, near the centre
     peak = np.unravel_index(np.argmax(shown[..., 0]), shown.shape[:2])
@@ -182,3 +188,32 @@ def test_diverging_sampler_is_an_error_naming_the_images(tiny_checkpoint, image_
     assert runner.main(argv) == 2
     err = capsys.readouterr().err
     assert "dps: NaN/inf in the samples of ['a', 'b']" in err and "solver.scale" in err
+
+
+@pytest.mark.parametrize("loop", ["scan", "host"])
+def test_a_bar_over_the_sampling_steps_of_each_batch(tiny_checkpoint, image_dir, tmp_path, monkeypatch, loop):
+    """Both step loops move a step bar to its end and show a residual; `output.progress=False` has none."""
+    import tqdm
+
+    bars = []
+
+    class Recording(tqdm.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.postfixes = []
+            bars.append(self)
+
+        def set_postfix(self, **kwargs):
+            self.postfixes.append(kwargs)
+            super().set_postfix(**kwargs)
+
+    monkeypatch.setattr(tqdm, "tqdm", Recording)
+    argv = _argv(tiny_checkpoint, image_dir, tmp_path, f"--config.execution.loop={loop}", "--config.seed=7")
+    assert runner.main(argv) == 0
+    steps = [b for b in bars if b.unit == "step"]
+    assert [(b.n, b.total) for b in steps] == [(4, 4), (4, 4)]          # 3 images in batches of 2
+    residuals = [float(p["residual"]) for b in steps for p in b.postfixes]
+    assert len(residuals) >= 2 and np.all(np.isfinite(residuals)) and min(residuals) > 0
+    bars.clear()
+    assert runner.main(argv + ["--config.output.progress=False"]) == 0
+    assert [b.unit for b in bars] == ["img"]

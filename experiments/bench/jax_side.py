@@ -69,6 +69,7 @@ def solver_config(solver: str, layout: str, image_size: int, steps: int, num_inn
     c = preset("ffhq", solver, "sr4")
     c.model.preset, c.model.dtype = layout, dtype
     c.data.image_size = image_size
+    c.output.progress = False    # timed programs without step reports
     method.set_steps(c, steps)
     if "num_inner" in method.fields:
         c.solver.num_inner = num_inner

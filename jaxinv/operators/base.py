@@ -3,7 +3,10 @@
 An operator is a `flax.struct.dataclass` acting on ONE image `x` of shape (H, W, C) in [-1, 1];
 batches are `jax.vmap` over images (and, for per-image masks, over the operator pytree itself).
 Static configuration (shapes, padding mode) lives in non-pytree fields; kernels and masks are
-array leaves built once on the host.
+array leaves built once on the host. An operator with a random instance (a mask, a kernel) draws
+it in `draw(rng, image_shape, **params)` from a numpy `RandomState`, which `create(..., seed=s)`
+calls with `RandomState(s)`; a run that needs one instance per image calls `draw` once per image
+on one stream (`jaxinv.build.OperatorSource`). `show(y)` is how a measurement is pictured.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 OPERATORS: dict[str, Any] = {}
 
@@ -56,6 +60,11 @@ def make_operator(name: str, image_shape, **params):
     except TypeError as err:
         raise ValueError(f"bad parameters for operator {name!r}: {err}; accepted parameters: {accepted}") from None
     return cls.create(check_image_shape(image_shape), **params)
+
+
+def operators_with_draws() -> list[str]:
+    """The registered operators that draw a random instance (a new one per image is possible)."""
+    return sorted(name for name, cls in OPERATORS.items() if getattr(cls, "draw", None) is not None)
 
 
 def stack_operators(operators):
@@ -117,3 +126,32 @@ class OperatorBase:
 
     # Operators with a known spectrum of A A^T override this; `None` means no fast solve.
     gram_solve = None
+    # Operators with a random instance define `draw(cls, rng, image_shape, **params)` (a classmethod).
+    draw = None
+
+    def show(self, y) -> np.ndarray:
+        """A [-1, 1] (H, W, 3) picture of one measurement y: y itself when it is an image of this shape,
+        else its log-magnitude, rescaled to [0, 1] and resized (e.g. Fourier magnitudes)."""
+        y = np.asarray(y, np.float32)
+        if y.shape == tuple(self.image_shape):
+            return np.clip(y, -1, 1)
+        return log_magnitude_picture(y, self.image_shape)
+
+
+def upsampled_picture(y, image_shape) -> np.ndarray:
+    """A low-resolution image y shown at `image_shape` by pixel repetition (nearest neighbour)."""
+    y = np.asarray(y, np.float32)
+    rows = np.arange(image_shape[0]) * y.shape[0] // image_shape[0]
+    cols = np.arange(image_shape[1]) * y.shape[1] // image_shape[1]
+    return np.clip(y[rows][:, cols], -1, 1)
+
+
+def log_magnitude_picture(y, image_shape) -> np.ndarray:
+    """log(1 + |y|) rescaled to [0, 1], its first two axes resized bilinearly to `image_shape`, as RGB in [-1, 1]."""
+    from PIL import Image
+
+    mag = np.log1p(np.abs(np.asarray(y, np.float32)))
+    mag = (mag - mag.min()) / max(float(mag.max() - mag.min()), 1e-12)
+    image = Image.fromarray((mag * 255).round().astype(np.uint8).squeeze()).resize(tuple(image_shape[1::-1]),
+                                                                                     Image.BILINEAR)
+    return np.asarray(image.convert("RGB"), np.float32) / 127.5 - 1.0

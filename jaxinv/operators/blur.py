@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 from flax import struct
 
-from jaxinv.operators.base import OperatorBase, register_operator
+from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
 
 PADDING_MODES = {"reflect": "reflect", "circular": "wrap"}
@@ -150,13 +150,17 @@ class MotionBlur(Blur):
                padding: str = "reflect", draws: int = 2, kernel=None):
         _check_kernel_args("motion_blur", kernel_size, padding)
         if kernel is None:
-            if draws not in (1, 2):
-                raise ValueError(f"motion_blur: draws must be 1 or 2, got {draws!r}")
-            rng = np.random.RandomState(seed)
-            if draws == 2:
-                kernel = dps_motion_kernel(kernel_size, intensity, rng)
-            else:
-                kernel = motion_kernel(kernel_size, intensity, rng)
+            return cls.draw(np.random.RandomState(seed), image_shape, kernel_size, intensity, padding, draws)
+        return cls.from_kernel(image_shape, np.asarray(kernel, np.float32), padding)
+
+    @classmethod
+    def draw(cls, rng: np.random.RandomState, image_shape, kernel_size: int = 61, intensity: float = 0.5,
+             padding: str = "reflect", draws: int = 2):
+        """One kernel drawn from `rng` (CoDPS draws one per image)."""
+        _check_kernel_args("motion_blur", kernel_size, padding)
+        if draws not in (1, 2):
+            raise ValueError(f"motion_blur: draws must be 1 or 2, got {draws!r}")
+        kernel = (dps_motion_kernel if draws == 2 else motion_kernel)(kernel_size, intensity, rng)
         return cls.from_kernel(image_shape, np.asarray(kernel, np.float32), padding)
 
 
@@ -201,6 +205,9 @@ class CoDPSSuperResolution(OperatorBase):
 
     def _apply(self, x):
         return depthwise_correlate(x, self.kernel, "circular")[:: self.scale, :: self.scale]
+
+    def show(self, y):
+        return upsampled_picture(y, self.image_shape)
 
     def gram_solve(self, r, s2, v):
         """(s2 I + v A A^T)^{-1} r on the low-resolution grid by FFT."""

@@ -78,9 +78,10 @@ class Inpainting(OperatorBase):
     @classmethod
     def create(cls, image_shape, mask_type: str = "random", mask_prob_range=(0.3, 0.7), mask_len_range=(128, 129),
                margin=(16, 16), seed: int | None = 0, mask=None):
+        """The given `mask`, or one drawn from `RandomState(seed)`."""
         if mask is None:
-            mask = inpainting_masks(image_shape, 1, seed, mask_type=mask_type, mask_prob_range=mask_prob_range,
-                                    mask_len_range=mask_len_range, margin=margin)[0]
+            return cls.draw(np.random.RandomState(seed), image_shape, mask_type=mask_type,
+                            mask_prob_range=mask_prob_range, mask_len_range=mask_len_range, margin=margin)
         mask = np.asarray(mask, np.float32)
         if mask.ndim == 2:
             mask = mask[..., None]
@@ -88,8 +89,22 @@ class Inpainting(OperatorBase):
             raise ValueError(f"inpainting: mask must have shape (H, W) or (H, W, 1) = {image_shape[:2]}, got {mask.shape}")
         return cls(mask=jnp.asarray(mask), image_shape=tuple(image_shape))
 
+    @classmethod
+    def draw(cls, rng: np.random.RandomState, image_shape, mask_type: str = "random", mask_prob_range=(0.3, 0.7),
+             mask_len_range=(128, 129), margin=(16, 16)):
+        """One mask of the seeds' `mask_generator`, consuming `rng` (DPS draws one per image)."""
+        height, width, _ = check_image_shape(image_shape)
+        if height != width:
+            raise ValueError(f"inpainting: the mask generator needs square images, got {tuple(image_shape)}")
+        mask = generate_mask(rng, height, mask_type, mask_prob_range, mask_len_range, margin)
+        return cls.create(image_shape, mask=mask)
+
     def _apply(self, x):
         return x * self.mask.astype(x.dtype)
+
+    def show(self, y):
+        """The observed pixels; the masked ones black."""
+        return np.clip(np.asarray(y, np.float32) * np.asarray(self.mask), -1, 1)
 
     def gram_solve(self, r, s2, v):
         """(s2 I + v diag(mask^2))^{-1} r."""

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxinv.operators.base import OperatorBase, register_operator
+from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
 
 
 def cubic(x):
@@ -133,6 +133,9 @@ class SuperResolution(OperatorBase):
             return x
         x = _resize_axis(x, self.weights_h, self.fov_h, 0)
         return _resize_axis(x, self.weights_w, self.fov_w, 1)
+
+    def show(self, y):
+        return upsampled_picture(y, self.image_shape)
 
     def gram_solve(self, r, s2, v):
         """(s2 I + v A A^T)^{-1} r in the separable eigenbasis of A A^T, r of shape (h, w, C)."""

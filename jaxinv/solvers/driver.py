@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxinv.progress import traced_report
+
 BATCH_AXIS = "batch"
 
 
@@ -40,16 +42,27 @@ def step_noise(key_or_noise, num_steps: int, shape) -> jax.Array:
     return noise
 
 
-def run(solver: Solver, x_init, xs, trajectory_every: int = 0) -> dict:
+def run(solver: Solver, x_init, xs, trajectory_every: int = 0, progress: bool = False) -> dict:
     """Scan `solver.step` over `xs`; returns dict(sample, diagnostics, [trajectory]).
 
     `diagnostics` stacks each step's aux (e.g. `residual_norm`, shape (N,)). With
     `trajectory_every = k > 0`, `trajectory` holds the carry's sample after steps k-1, 2k-1, ...
+    `progress`: the steps report to an open `jaxinv.progress.steps_bar` (every few steps).
     """
     num_steps = jax.tree_util.tree_leaves(xs)[0].shape[0]
     carry = solver.init(x_init)
+
+    def step(inner, i, step_xs):
+        inner, aux = solver.step(inner, step_xs)
+        if progress:
+            traced_report(i, num_steps, aux)
+        return inner, aux
+
     if trajectory_every <= 0:
-        carry, aux = jax.lax.scan(solver.step, carry, xs)
+        if progress:
+            carry, aux = jax.lax.scan(lambda c, inputs: step(c, *inputs), carry, (jnp.arange(num_steps), xs))
+        else:
+            carry, aux = jax.lax.scan(solver.step, carry, xs)
         return {"sample": solver.output(carry), "diagnostics": aux}
     k = int(trajectory_every)
     sample = solver.output(carry)
@@ -58,7 +71,7 @@ def run(solver: Solver, x_init, xs, trajectory_every: int = 0) -> dict:
     def body(state, inputs):
         inner, buf = state
         i, step_xs = inputs
-        inner, aux = solver.step(inner, step_xs)
+        inner, aux = step(inner, i, step_xs)
         slot = jnp.minimum(i // k, max(num_steps // k - 1, 0))
         keep = (i % k == k - 1) & (i // k < num_steps // k)
         buf = jnp.where(keep, buf.at[slot].set(solver.output(inner)), buf)
