@@ -30,7 +30,7 @@ from configs.defaults import get_config as default_config
 from experiments.eval_metrics import check_metrics, per_image_metrics, set_metrics
 from jaxinv import build, cli, sharding
 from jaxinv.data import batches, caption_csv, image_folder, npz_images, tfds_images
-from jaxinv.execution import batch_sampler, resolve_loop
+from jaxinv.execution import batch_sampler, network_batch_sampler, resolve_loop
 from jaxinv.io import fresh_run_dir, save_grid, save_image
 from jaxinv.io.run_dir import to_uint8
 from jaxinv.metrics import psnr, ssim
@@ -126,26 +126,29 @@ def start_run(config, resume):
 _BATCH_FNS: dict = {}
 
 
-def batch_fn_for(config, module, operators, noise, mesh):
+def batch_fn_for(config, network, operators, noise, mesh):
     """`make_batch_fn`, reused within a process for configs that differ only in data, names or output
     (but `output.progress`, which compiles the step reports in or out)."""
     fields = json.loads(config.to_json_best_effort(sort_keys=True))
     for key in ("name", "source", "output", "data"):
         fields.pop(key, None)
     devices = tuple(d.id for d in mesh.devices.flat)
-    key = (json.dumps(fields, sort_keys=True), bool(config.output.progress), repr(module), operators.per_image, devices)
+    key = (json.dumps(fields, sort_keys=True), bool(config.output.progress), repr(network.module),
+           operators.per_image, devices)
     if key not in _BATCH_FNS:
-        _BATCH_FNS[key] = make_batch_fn(config, module, operators, noise, mesh)
+        _BATCH_FNS[key] = make_batch_fn(config, network, operators, noise, mesh)
     return _BATCH_FNS[key]
 
 
-def make_batch_fn(config, module, operators, noise, mesh):
-    """(params, operator, images, indices) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics).
+def make_batch_fn(config, network, operators, noise, mesh):
+    """(params, operator, images, indices, cond) -> dict(y, samples (B, K, ...), residual (B, K), diagnostics).
 
-    Three jitted stages: the measurements and keys, the sampler (`jaxinv.execution.batch_sampler`,
-    its step loop as `execution.loop` says) and the residuals. Data parallel over `mesh`
-    (`jaxinv.sharding`): images, indices, per-image operators and every output are split along the
-    batch axis; params and a shared operator are replicated. B must be a multiple of the device count.
+    Three jitted stages: the measurements and keys, the sampler and the residuals. The sampler is
+    `jaxinv.execution.batch_sampler` on the ADM UNet (its step loop as `execution.loop` says), or
+    `network_batch_sampler` on a method's own network (`build.load_network`), which takes the
+    per-image conditioning `cond`. Data parallel over `mesh` (`jaxinv.sharding`): images, indices,
+    conditioning, per-image operators and every output are split along the batch axis; params and
+    a shared operator are replicated. B must be a multiple of the device count.
     """
     base = jax.random.PRNGKey(int(config.seed))
     key_measure, key_sample = jax.random.split(base)
@@ -165,11 +168,15 @@ def make_batch_fn(config, module, operators, noise, mesh):
     measure = jax.jit(jax.vmap(measure_one, in_axes=(op_axis, 0, 0)), in_shardings=(op_sharding, rows, rows),
                       out_shardings=rows)
     residual = jax.jit(jax.vmap(residual_one, in_axes=(op_axis, 0, 0)), out_shardings=rows)
-    sample = batch_sampler(config, module, op_axis, config.execution.loop, mesh)
+    if network.sample is None:
+        adm = batch_sampler(config, network.module, op_axis, config.execution.loop, mesh)
+        sample = lambda params, operator, y, keys, cond: adm(params, operator, y, keys)  # noqa: E731
+    else:
+        sample = network_batch_sampler(network, op_axis, mesh)
 
-    def batch_fn(params, operator, images, indices):
+    def batch_fn(params, operator, images, indices, cond=None):
         y, keys = measure(operator, images, indices)
-        out = sample(params, operator, y, keys)
+        out = sample(params, operator, y, keys, cond)
         return {"y": y, "samples": out["sample"], "residual": residual(operator, y, out["sample"]),
                 "diagnostics": out["diagnostics"]}
 
@@ -216,10 +223,18 @@ def write_grid(run_dir, names, with_mean):
         save_grid(os.path.join(run_dir, "grid.png"), np.stack(tiles), columns=len(columns))
 
 
-def summarize(run_dir, config, rows, timings, execution=None) -> dict:
+def _numeric(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def summarize(run_dir, config, rows, timings, execution=None, model=None) -> dict:
     metrics = {}
     for key in rows[0] if rows else ():
-        if key in ("name", "oracle_pick"):
+        if key in ("name", "oracle_pick") or not _numeric(rows[0][key]):
             continue
         values = np.array([float(r[key]) for r in rows])
         metrics[key] = {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
@@ -231,6 +246,7 @@ def summarize(run_dir, config, rows, timings, execution=None) -> dict:
                   else "posterior sample 0"),
         "num_samples": int(config.eval.num_samples), "timings": timings,
         "devices": [str(d) for d in jax.devices()], "execution": execution, "versions": versions(),
+        **({"model": model} if model else {}),
     }
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -241,7 +257,14 @@ def check_run_config(config) -> None:
     """The whole config checked (solver, operator, noise, loop, metrics) before data or weights are read."""
     build.check_config(config)
     resolve_loop(config.execution.loop)
+    if build.method_of(config).network is not None and config.execution.loop == "host":
+        raise ValueError(f"{config.solver.name} runs its steps in one lax.scan: execution.loop 'host' is for the "
+                         "methods on the ADM UNet; use 'auto' or 'scan'")
     check_metrics(config)
+
+
+def loop_of(config) -> str:
+    return "scan" if build.method_of(config).network is not None else resolve_loop(config.execution.loop)
 
 
 def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
@@ -262,13 +285,13 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     if config is not None:
         check_run_config(config)
         examples = load_examples(config.data)     # fail on bad data before any model work
-        module, params = build.load_model(config.model)
+        network = build.load_network(config)
     writes = sharding.is_writer()
     config, run_dir = start_run(config, resume) if writes or resume is not None else (config, None)
     if resume is not None:
         check_run_config(config)
         examples = load_examples(config.data)
-        module, params = build.load_model(config.model)
+        network = build.load_network(config)
     metrics_path = None if run_dir is None else os.path.join(run_dir, "metrics.csv")
     done = {r["name"] for r in read_rows(metrics_path)} if metrics_path else set()
     todo = [(i, ex) for i, ex in enumerate(examples) if ex.name not in done]
@@ -279,15 +302,18 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     mesh = sharding.data_mesh()
     operators = build.OperatorSource(config)
     noise = build.build_noise(config)
-    batch_fn = batch_fn_for(config, module, operators, noise, mesh)
+    batch_fn = batch_fn_for(config, network, operators, noise, mesh)
     bs = sharding.padded_batch_size(int(config.data.batch_size), mesh)
     execution = {**sharding.describe(mesh), "batch_size": bs, "per_device_batch": bs // mesh.size,
-                 "config_batch_size": int(config.data.batch_size), "loop": resolve_loop(config.execution.loop)}
+                 "config_batch_size": int(config.data.batch_size), "loop": loop_of(config)}
+    t0 = time.perf_counter()
+    conditions, columns = network.condition(examples) if network.condition else (None, [{}] * len(examples))
+    condition_s = time.perf_counter() - t0
     if progress and writes:
         padded = f" (data.batch_size {config.data.batch_size} rounded up)" if bs != int(config.data.batch_size) else ""
         print(f"sampling on {mesh.size} {execution['platform']} device(s), {execution['process_count']} process(es): "
               f"batch {bs}{padded} = {bs // mesh.size} per device", file=sys.stderr)
-    params = sharding.replicate(mesh, params)
+    params = sharding.replicate(mesh, network.params)
     shared_operator = None if operators.per_image else sharding.replicate(mesh, operators.batch([]))
     compile_s = sample_s = 0.0
     method = build.method_of(config)
@@ -301,10 +327,12 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
             operator = operators.batch(indices)
             placed_operator = sharding.shard_batch(mesh, operator) if operators.per_image else shared_operator
             images, placed_indices = sharding.shard_batch(mesh, (batch.images, np.array(indices)))
+            cond = None if conditions is None else sharding.shard_batch(
+                mesh, jax.tree.map(lambda a: np.asarray(a)[np.array(indices)], conditions))
             t0 = time.perf_counter()
             with steps_bar(num_steps, disable=not (progress and writes and config.output.progress),
                            desc=f"batch {start // bs + 1}", position=1):
-                out = sharding.to_host(jax.block_until_ready(batch_fn(params, placed_operator, images, placed_indices)))
+                out = sharding.to_host(jax.block_until_ready(batch_fn(params, placed_operator, images, placed_indices, cond)))
             elapsed = time.perf_counter() - t0
             if start == 0:
                 compile_s = elapsed
@@ -320,6 +348,7 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
                     shown = row_op.show(out["y"][b])
                     row = save_outputs(run_dir, config, name, batch.images[b], shown, np.asarray(out["samples"][b]))
                     row["residual"] = float(out["residual"][b].mean())
+                    row.update(columns[chunk[b][0]])
                     if writer is None:
                         writer = csv.DictWriter(f, fieldnames=list(row))
                         if f.tell() == 0:
@@ -335,7 +364,9 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     timings = {"first_batch_s (includes compilation)": compile_s, "sample_s": sample_s,
                "images_per_s (after the first batch)": (n_timed / sample_s) if sample_s > 0 else None,
                "images_this_invocation": len(todo)}
-    summarize(run_dir, config, rows, timings, execution)
+    if network.condition:
+        timings["condition_s (all images)"] = condition_s
+    summarize(run_dir, config, rows, timings, execution, network.info)
     return run_dir
 
 

@@ -1,7 +1,8 @@
 """From a config (`configs/defaults.py`) to the pieces of an experiment: model, operator, noise, sampler.
 
-config -> `load_model` (converted ADM) + `OperatorSource` (host-side masks/kernels, one per image
-where the seed draws one per image) + `build_noise` -> `make_sample_fn`: one jittable function
+config -> `load_network` (the converted ADM of `load_model`, or a method's own prior) +
+`OperatorSource` (host-side masks/kernels, one per image where the seed draws one per image) +
+`build_noise` -> `make_sample_fn`: one jittable function
 `sample(params, operator, y, key) -> {"sample", "diagnostics"}` for ONE measurement, which the
 runner vmaps over a batch and over posterior samples. The solver is the registered method of
 `solver.name` (`jaxinv.solvers.registry`). `sample(..., hparams)` takes the method's traced
@@ -20,7 +21,7 @@ from jaxinv.diffusion import network_prior
 from jaxinv.operators import OPERATORS, make_noise, make_operator, stack_operators
 from jaxinv.operators.base import operators_with_draws
 from jaxinv.solvers import registry, run
-from jaxinv.solvers.registry import Sampler
+from jaxinv.solvers.registry import Network, Sampler
 
 CONVERT_COMMAND = "python -m convert.adm --checkpoint {torch} --model-config {preset} --output {dir}"
 
@@ -55,6 +56,17 @@ def load_model(model_config):
             f"no converted ADM checkpoint in {directory!r} (expected {CONFIG_FILE} and {PARAMS_SUBDIR}/). "
             f"Convert the original weights first:\n    {command}")
     return load_adm(directory, dtype=model_config.dtype, remat=bool(model_config.remat))
+
+
+def load_network(config) -> Network:
+    """The prior of the config's method: its own (`Method.network`, e.g. G2D2's VQ-Diffusion), or the
+    converted ADM UNet of `config.model` (then `sample` is None: `jaxinv.execution.batch_sampler`
+    builds the sampler, with either step loop, and `condition` is None: no per-image conditioning)."""
+    method = method_of(config)
+    if method.network is not None:
+        return method.network(config)
+    module, params = load_model(config.model)
+    return Network(params=params, module=module, sample=None, condition=None, info={})
 
 
 def build_noise(config):
@@ -107,11 +119,7 @@ def method_of(config) -> registry.Method:
 def check_config(config) -> None:
     """Raises a ValueError naming the first problem of the config's solver, operator or noise (a name
     that is not registered, a parameter the class refuses), before any data or weights are read."""
-    method = method_of(config)
-    if method.classical:
-        method.estimate(config)
-    else:
-        method.make_sampler(config, image_shape(config))
+    method_of(config).check_config(config, image_shape(config))
     OperatorSource(config)
     build_noise(config)
 
@@ -136,6 +144,9 @@ def make_sampler(config, module) -> Sampler:
     method = method_of(config)
     if method.classical:
         raise ValueError(f"{method.name!r} is a classical baseline: it has no sampling steps")
+    if method.network is not None:
+        raise ValueError(f"{method.name!r} samples with a prior of its own, not the ADM UNet: run it with "
+                         "`python -m experiments.run`")
     method.check(config, module.config)
     sampler = method.make_sampler(config, image_shape(config))
 

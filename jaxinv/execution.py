@@ -42,6 +42,17 @@ def _over_batch(fn, op_axis, num_batched):
     return jax.vmap(per_image, in_axes=(None, op_axis, 0) + (0,) * num_batched, axis_name=BATCH_AXIS)
 
 
+def network_batch_sampler(network, op_axis, mesh=None):
+    """`(params, operator, y, keys, cond) -> {"sample": (B, K, ...), "diagnostics"}` for a method with a
+    prior of its own (`jaxinv.solvers.registry.Network`): its steps as one scan, `cond` per image."""
+    rows = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
+
+    def per_image(params, operator, y, keys, cond):
+        return jax.vmap(lambda key: network.sample(params, operator, y, key, cond))(keys)
+
+    return jax.jit(jax.vmap(per_image, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), **rows)
+
+
 def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
     """`(params, operator, y, keys) -> {"sample": (B, K, ...), "diagnostics": leaves (B, K, steps, ...)}`.
 

@@ -21,7 +21,8 @@ from jaxinv.diffusion.vq_scheduler import make_vq_schedule
 from jaxinv.models.vq_transformer import VQTransformer, VQTransformerConfig
 from jaxinv.models.vqvae import VQModel
 from jaxinv.operators import make_operator
-from jaxinv.solvers.g2d2 import G2D2Settings, make_g2d2_sampler, remask_counts, step_schedules, vq_transformer_prior, vqvae_decoders
+from jaxinv.solvers.g2d2 import (G2D2Settings, make_g2d2_sampler, remask_counts, settings_of, step_schedules,
+                                 vq_transformer_prior, vqvae_decoders)
 from jaxinv.solvers.g2d2_inner import kl_on_raw_logits, norm_likelihood, torch_radam
 
 
@@ -111,9 +112,9 @@ def test_relaxed_decoder_gradient_matches_finite_differences(tiny):
 def test_presets_and_schedules_follow_the_code():
     from configs.g2d2 import gblur_imagenet, sr_ffhq
 
-    lr, kl = step_schedules(G2D2Settings(**gblur_imagenet.get_config().solver))
+    lr, kl = step_schedules(settings_of(gblur_imagenet.get_config()))
     np.testing.assert_allclose([lr[0], lr[-1], kl[0], kl[-1]], [47.434, 4.7434, 3e-3, 3e-5], rtol=1e-4)
-    assert sr_ffhq.get_config().guidance_scale == 1.0
+    assert sr_ffhq.get_config().solver.g2d2.guidance_scale == 1.0
     counts = remask_counts(make_vq_schedule(4097), np.array([99, 75, 50, 25, 1, 0]), 1024)
     np.testing.assert_array_equal(counts, [1013, 765, 506, 248, 0, 0])
 

@@ -76,8 +76,8 @@ def _child_run(workdir, result_path):
     def recording_make_batch_fn(*args, **kwargs):
         fn = make(*args, **kwargs)
 
-        def recorded(params, operator, images, indices):
-            out = fn(params, operator, images, indices)
+        def recorded(params, operator, images, indices, cond=None):
+            out = fn(params, operator, images, indices, cond)
             records.append({"params": placement(jax.tree.leaves(params)[0]),
                             "operator": [placement(a) for a in jax.tree.leaves(operator)],
                             "images": placement(images), "indices": placement(indices),

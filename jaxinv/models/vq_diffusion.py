@@ -52,6 +52,26 @@ def vqvae_module(config: dict):
     return VQModel.from_diffusers(config)
 
 
+def encode_prompts(c: VQDiffusionComponents, prompts: list[str]):
+    """(uncond (L, D), text (B, L, D)): the learned unconditional embedding as stored (else the
+    normalised encoding of ""), and the L2-normalised CLIP last hidden states of the prompts
+    (diffusers' `_encode_prompt`)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxinv.models.clip_text import pipeline_prompt_embeddings
+
+    encode = jax.jit(lambda ids: pipeline_prompt_embeddings(c.text_encoder.apply({"params": c.text_encoder_params}, ids)))
+    text = encode(jnp.asarray(c.tokenizer(prompts)))
+    if c.learned_embeddings is not None:
+        uncond = jnp.asarray(c.learned_embeddings, jnp.float32)
+    else:
+        uncond = encode(jnp.asarray(c.tokenizer([""])))[0]
+    if uncond.shape != text.shape[1:]:
+        raise ValueError(f"unconditional embedding {uncond.shape} does not match the text embeddings {text.shape[1:]}")
+    return uncond, text
+
+
 def load_vq_diffusion(directory: str, dtype: str = "float32") -> VQDiffusionComponents:
     """Reads a converted pipeline; `dtype` is the transformer's compute dtype. A directory that is not
     one is refused with the command that makes it."""

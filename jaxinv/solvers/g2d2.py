@@ -22,6 +22,7 @@ by `jax.vmap` over (y, key, cond).
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable
 
 import jax
@@ -29,7 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion import vq_scheduler
-from jaxinv.solvers.g2d2_inner import InnerTrace, optimize_logits_kl, soft_decoder
+from jaxinv.progress import traced_report
+from jaxinv.solvers import registry
+from jaxinv.solvers.g2d2_inner import InnerTrace, norm_likelihood, optimize_logits_kl, soft_decoder
 
 LOG_FLOOR = -70.0
 POSTERIORS = ("diffusion", "decouple_random")
@@ -123,8 +126,10 @@ def make_g2d2_sampler(
     schedule: vq_scheduler.VQSchedule,
     settings: G2D2Settings,
     num_tokens: int,
+    progress: bool = False,
 ) -> Callable:
     """Returns sample(y, key, cond) -> (image, tokens, trace) for ONE image; vmap for batches.
+    `progress`: the steps report to an open `jaxinv.progress.steps_bar`.
 
     `trace` holds, per diffusion step, the losses of the last inner iteration (at phi before its step).
     `lr_scale` multiplies every lr_i; it is traced, so an lr sweep is a vmap, not a recompilation.
@@ -142,6 +147,8 @@ def make_g2d2_sampler(
         num_mask=jnp.asarray(remask_counts(schedule, timesteps, num_tokens)),
         first=jnp.arange(settings.num_steps) == 0,
     )
+    if progress:
+        xs_static["index"] = jnp.arange(settings.num_steps)
     mask_class = schedule.mask_class
 
     def sample(y, key, cond=None, lr_scale=1.0):
@@ -161,7 +168,10 @@ def make_g2d2_sampler(
                 new = vq_scheduler.step(schedule, clamped[None], xs["t"], tokens[None], key=k_post)[0]
             else:
                 new = _decouple_random_step(clamped, xs["num_mask"], k_post, mask_class, settings.decouple_truncation)
-            return (new.astype(tokens.dtype), phi), InnerTrace(*(v[-1] for v in trace))
+            trace = InnerTrace(*(v[-1] for v in trace))
+            if progress:
+                traced_report(xs["index"], settings.num_steps, {"residual_norm": trace.likelihood_loss})
+            return (new.astype(tokens.dtype), phi), trace
 
         num_classes = mask_class
         carry0 = (jnp.full((num_tokens,), mask_class, jnp.int32), jnp.zeros((num_classes, num_tokens), jnp.float32))
@@ -182,3 +192,84 @@ def vqvae_decoders(vqvae, params, latent_hw: tuple[int, int]) -> tuple[Callable,
         return vqvae.apply({"params": params}, z, force_not_quantize=True, method="decode")[0]
 
     return decode_weights, decode_tokens
+
+
+# -- the registered method: `python -m experiments.run --config configs/g2d2/<preset>.py` --------------
+
+PIPELINE_FIELDS = {
+    "guidance_scale": (5.0, "classifier-free guidance w (two transformer passes always, as the code)"),
+    "truncation_rate": (1.0, "VQ-Diffusion truncation r of the prior"),
+    "prompt": ("", "prompt for images whose CSV caption is empty ('{label}' in it: such rows are refused)"),
+}
+
+
+def solver_fields() -> dict:
+    """`config.solver.g2d2`: the `G2D2Settings` fields and the pipeline's knobs, with their defaults."""
+    settings = {f.name: f.default for f in dataclasses.fields(G2D2Settings)}
+    return {**settings, **{k: v for k, (v, _) in PIPELINE_FIELDS.items()}}
+
+
+def settings_of(config) -> G2D2Settings:
+    fields = config.solver.g2d2
+    return G2D2Settings(**{f.name: fields[f.name] for f in dataclasses.fields(G2D2Settings)})
+
+
+def prompt_for(caption: str | None, template: str, name: str) -> str:
+    """The CSV caption (sony/g2d2 uses it verbatim); an empty one falls back to a placeholder-free template."""
+    if caption and caption.strip():
+        return caption
+    if "{" in template:
+        raise ValueError(f"image {name}: empty caption and the prompt template {template!r} needs a label; "
+                         "write the full prompt (e.g. 'a photo of tench, Tinca tinca') in the CSV")
+    return template
+
+
+def load_network(config) -> registry.Network:
+    """The converted VQ-Diffusion pipeline of `model.checkpoint_dir` as the G2D2 prior.
+
+    The measurement y and the sampler key come from the runner (as every method); the image size
+    is the pipeline's (checked against `data.image_size`), the latent grid its transformer's.
+    """
+    from jaxinv.models.vq_diffusion import encode_prompts, load_vq_diffusion
+
+    c = load_vq_diffusion(os.fspath(config.model.checkpoint_dir), dtype=config.model.dtype)
+    side = int(c.transformer.config.sample_size)
+    latent_hw, num_tokens = (side, side), side * side
+    _, decode_tokens = vqvae_decoders(c.vqvae, c.vqvae_params, latent_hw)
+    shape = tuple(jax.eval_shape(decode_tokens, jnp.zeros(num_tokens, jnp.int32)).shape)
+    if int(config.data.image_size) != shape[0]:
+        raise ValueError(f"data.image_size is {config.data.image_size} but the pipeline in "
+                         f"{config.model.checkpoint_dir!r} decodes {shape[0]}x{shape[1]} images; "
+                         f"set --config.data.image_size={shape[0]}")
+    fields, settings = config.solver.g2d2, settings_of(config)
+
+    def sample(params, operator, y, key, cond):
+        transformer_params, vqvae_params = params
+        prior = vq_transformer_prior(c.transformer, transformer_params, float(fields.guidance_scale),
+                                     float(fields.truncation_rate))
+        decode_weights, decode = vqvae_decoders(c.vqvae, vqvae_params, latent_hw)
+        sampler = make_g2d2_sampler(prior, decode_weights, decode, lambda y: norm_likelihood(operator, y), c.schedule,
+                                    settings, num_tokens, progress=bool(config.output.progress))
+        image, tokens, trace = sampler(y, key, cond)
+        return {"sample": image, "diagnostics": trace._asdict()}
+
+    def condition(examples):
+        prompts = [prompt_for(ex.caption, fields.prompt, ex.name) for ex in examples]
+        uncond, text = encode_prompts(c, prompts)
+        return (jnp.broadcast_to(uncond, text.shape), text), [{"prompt": p} for p in prompts]
+
+    return registry.Network(params=(c.transformer_params, c.vqvae_params), module=(c.transformer, c.vqvae),
+                            sample=sample, condition=condition,
+                            info={"image_shape": list(shape), "latent_grid": list(latent_hw)})
+
+
+def _set_steps(config, n: int) -> None:
+    config.solver.g2d2.num_steps = int(n)
+
+
+registry.register(registry.Method(
+    "g2d2", "G2D2",
+    fields={"g2d2": (solver_fields(), "G2D2Settings fields (sony/g2d2 util/experiments.py) and the pipeline's knobs")},
+    network=load_network, validate=settings_of,
+    steps=lambda config: int(config.solver.g2d2.num_steps), set_steps=_set_steps,
+    network_evals_per_step=lambda config: 2))   # the CFG pair of transformer passes (never differentiated)

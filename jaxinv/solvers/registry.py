@@ -18,7 +18,9 @@ run by `driver.run`), and the `Method` that says how a config becomes a sampler:
 `configs/defaults.py` takes them from `solver_config()` (methods that share a field must agree on its
 default). `traced` are those that enter the sampler only as arithmetic, so a sweep may pass them as
 traced arrays in `hparams` (one compilation for a grid). A classical baseline registers
-`estimate(config) -> fn(operator, y)` instead of a sampler. Importing `jaxinv.solvers` imports every
+`estimate(config) -> fn(operator, y)` instead of a sampler. A method whose prior is not the ADM
+UNet of `config.model` (G2D2's VQ-Diffusion) registers `network(config) -> Network` instead: it
+loads its own weights and samples one measurement with them (`experiments.run` runs it). Importing `jaxinv.solvers` imports every
 module of the package, so a new module is registered without further wiring; a method defined
 elsewhere (a test, a user's script) registers itself the same way before the config is built.
 """
@@ -28,6 +30,23 @@ import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import ml_collections
+
+
+class Network(NamedTuple):
+    """The prior a method samples with, when it is not the ADM UNet of `config.model`.
+
+    params: the weights (a pytree, replicated over devices).
+    module: a hashable description of the networks (which compiled program fits them).
+    sample: (params, operator, y, key, cond) -> {"sample", "diagnostics"} for ONE measurement.
+    condition: examples -> (cond, columns): per-image conditioning stacked on a leading axis (e.g.
+        text embeddings of the captions) and per-image columns for metrics.csv (e.g. the prompt).
+    info: what summary.json records about the networks (e.g. the latent grid).
+    """
+    params: Any
+    module: Any
+    sample: Callable
+    condition: Callable
+    info: dict
 
 
 class Sampler(NamedTuple):
@@ -47,12 +66,15 @@ class Method:
     name, label: the config name (`solver.name`) and the display name.
     fields: {config.solver field: (default, doc)} the method reads.
     traced: fields that may be traced arrays (`hparams`), e.g. a guidance scale.
-    make_sampler: (config, image shape) -> Sampler, for a diffusion method.
+    make_sampler: (config, image shape) -> Sampler, for a diffusion method on the ADM UNet.
     estimate: config -> fn(operator, y), for a classical baseline (no network, no steps).
+    network: config -> Network, for a method with a prior of its own (loads its weights).
     steps / set_steps: the number of sampling steps of a config, and setting it (demo, bench).
     network_evals_per_step: config -> UNet evaluations per sampling step.
     network_gradient: whether a step backpropagates through the network (VJP per evaluation).
     check: (config, model config) -> None, raises ValueError for a config the model cannot run.
+    validate: config -> None, raises ValueError for a config the method refuses, before any data or
+        weights are read (default: build the sampler or the estimate).
     """
     name: str
     label: str
@@ -60,15 +82,26 @@ class Method:
     traced: tuple[str, ...] = ()
     make_sampler: Callable | None = None
     estimate: Callable | None = None
+    network: Callable | None = None
     steps: Callable | None = None
     set_steps: Callable | None = None
     network_evals_per_step: Callable = lambda config: 1
     network_gradient: bool = False
     check: Callable = lambda config, model_config: None
+    validate: Callable | None = None
 
     @property
     def classical(self) -> bool:
         return self.estimate is not None
+
+    def check_config(self, config, shape) -> None:
+        """`validate(config)`, or build the sampler (images of `shape`) or the estimate."""
+        if self.validate is not None:
+            self.validate(config)
+        elif self.classical:
+            self.estimate(config)
+        elif self.make_sampler is not None:
+            self.make_sampler(config, shape)
 
     def network_evaluations(self, config) -> int:
         """UNet evaluations per posterior sample."""
@@ -80,9 +113,11 @@ METHODS: dict[str, Method] = {}
 
 def register(method: Method) -> Method:
     """Adds `method` to `METHODS`; a name may be registered once (re-registering the same object is a no-op)."""
-    if (method.make_sampler is None) == (method.estimate is None):
-        raise TypeError(f"method {method.name!r}: give exactly one of make_sampler (diffusion) or estimate (classical)")
-    if method.make_sampler is not None and (method.steps is None or method.set_steps is None):
+    kinds = [k for k in ("make_sampler", "estimate", "network") if getattr(method, k) is not None]
+    if len(kinds) != 1:
+        raise TypeError(f"method {method.name!r}: give exactly one of make_sampler (diffusion on the ADM UNet), "
+                        f"estimate (classical) or network (a prior of its own), not {kinds}")
+    if not method.classical and (method.steps is None or method.set_steps is None):
         raise TypeError(f"method {method.name!r}: a diffusion method needs steps and set_steps")
     unknown = sorted(set(method.traced) - set(method.fields))
     if unknown:
