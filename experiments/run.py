@@ -68,13 +68,13 @@ def load_examples(data):
     raise ValueError(f"unknown data.source {kind!r}; expected image_folder, npz, caption_csv or tfds")
 
 
-def unit(image) -> np.ndarray:
+def saved_png_floats(image) -> np.ndarray:
     """The saved 8-bit PNG of a [-1, 1] image, as floats in [0, 1] (what metrics are computed on)."""
     return to_uint8(image).astype(np.float32) / 255.0
 
 
 def image_metrics(names, label, image, fns=METRICS) -> dict:
-    return {m: float(fns[m](jnp.asarray(unit(label)), jnp.asarray(unit(image)))) for m in names}
+    return {m: float(fns[m](jnp.asarray(saved_png_floats(label)), jnp.asarray(saved_png_floats(image)))) for m in names}
 
 
 def read_png(path) -> np.ndarray:
@@ -154,8 +154,8 @@ def make_batch_fn(config, network, operators, noise, mesh):
     key_measure, key_sample = jax.random.split(base)
     k = int(config.eval.num_samples)
     op_axis = 0 if operators.per_image else None
-    rows, copies = sharding.batch_sharding(mesh), sharding.replicated_sharding(mesh)
-    op_sharding = rows if operators.per_image else copies
+    split, replicated = sharding.batch_sharding(mesh), sharding.replicated_sharding(mesh)
+    op_sharding = split if operators.per_image else replicated
 
     def measure_one(operator, x, index):
         y = noise.sample(jax.random.fold_in(key_measure, index), operator.forward(x))
@@ -165,9 +165,9 @@ def make_batch_fn(config, network, operators, noise, mesh):
         return jax.vmap(lambda s: jnp.linalg.norm(y - operator.forward(s)))(samples)
 
     # No donation: the inputs are a few images, far smaller than the sampler's activations.
-    measure = jax.jit(jax.vmap(measure_one, in_axes=(op_axis, 0, 0)), in_shardings=(op_sharding, rows, rows),
-                      out_shardings=rows)
-    residual = jax.jit(jax.vmap(residual_one, in_axes=(op_axis, 0, 0)), out_shardings=rows)
+    measure = jax.jit(jax.vmap(measure_one, in_axes=(op_axis, 0, 0)), in_shardings=(op_sharding, split, split),
+                      out_shardings=split)
+    residual = jax.jit(jax.vmap(residual_one, in_axes=(op_axis, 0, 0)), out_shardings=split)
     if network.sample is None:
         adm = batch_sampler(config, network.module, op_axis, config.execution.loop, mesh)
         sample = lambda params, operator, y, keys, cond: adm(params, operator, y, keys)  # noqa: E731

@@ -30,14 +30,14 @@ class MissingCheckpointError(FileNotFoundError):
     """The converted model directory does not exist; the message holds the command that makes it."""
 
 
-def plain(value):
+def python_values(value):
     """ConfigDict / dict / list leaves as plain Python (lists become tuples: JSON round trips, mask ranges)."""
     if hasattr(value, "to_dict"):
         value = value.to_dict()
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: python_values(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return tuple(plain(v) for v in value)
+        return tuple(python_values(v) for v in value)
     return value
 
 
@@ -70,7 +70,7 @@ def load_network(config) -> Network:
 
 
 def build_noise(config):
-    return make_noise(config.noise.name, **plain(config.noise.params))
+    return make_noise(config.noise.name, **python_values(config.noise.params))
 
 
 class OperatorSource:
@@ -86,7 +86,7 @@ class OperatorSource:
     def __init__(self, config, shape=None, **extra):
         self.shape = tuple(shape or image_shape(config))
         self.name = config.operator.name
-        self.params = {**plain(config.operator.params), **extra}
+        self.params = {**python_values(config.operator.params), **extra}
         self.per_image = bool(config.operator.per_image)
         seed = int(config.operator.seed)
         random = self.name in operators_with_draws()

@@ -45,12 +45,12 @@ def _over_batch(fn, op_axis, num_batched):
 def network_batch_sampler(network, op_axis, mesh=None):
     """`(params, operator, y, keys, cond) -> {"sample": (B, K, ...), "diagnostics"}` for a method with a
     prior of its own (`jaxinv.solvers.registry.Network`): its steps as one scan, `cond` per image."""
-    rows = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
+    split = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
 
     def per_image(params, operator, y, keys, cond):
         return jax.vmap(lambda key: network.sample(params, operator, y, key, cond))(keys)
 
-    return jax.jit(jax.vmap(per_image, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), **rows)
+    return jax.jit(jax.vmap(per_image, in_axes=(None, op_axis, 0, 0, 0), axis_name=BATCH_AXIS), **split)
 
 
 def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
@@ -60,9 +60,9 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
     `jaxinv.sharding` mesh the outputs stay split along the batch axis (place the inputs with
     `sharding.shard_batch` / `replicate`). Classical baselines have no steps: both loops are one call.
     """
-    rows = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
+    split = {} if mesh is None else {"out_shardings": sharding.batch_sharding(mesh)}
     if build.method_of(config).classical or resolve_loop(loop) == "scan":
-        return jax.jit(_over_batch(build.make_sample_fn(config, module), op_axis, 1), **rows)
+        return jax.jit(_over_batch(build.make_sample_fn(config, module), op_axis, 1), **split)
     sampler = build.make_sampler(config, module)
 
     def start_one(params, operator, y, key):
@@ -77,10 +77,10 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
     def output_one(params, operator, y, carry):
         return sampler.solver(params, operator, y, {}).output(carry)
 
-    start = jax.jit(_over_batch(start_one, op_axis, 1), **rows)
+    start = jax.jit(_over_batch(start_one, op_axis, 1), **split)
     step = jax.jit(lambda params, operator, y, carry, xs, i: _over_batch(step_one(i), op_axis, 2)(
-        params, operator, y, carry, xs), donate_argnums=(3,), **rows)
-    output = jax.jit(_over_batch(output_one, op_axis, 1), **rows)
+        params, operator, y, carry, xs), donate_argnums=(3,), **split)
+    output = jax.jit(_over_batch(output_one, op_axis, 1), **split)
 
     def sample(params, operator, y, keys):
         carry, xs = start(params, operator, y, keys)
@@ -91,8 +91,7 @@ def batch_sampler(config, module, op_axis, loop: str = "auto", mesh=None):
             carry, step_aux = step(params, operator, y, carry, xs, np.int32(i))
             aux.append(step_aux)
             if config.output.progress and progress.is_open() and (i % every == every - 1 or i == num_steps - 1):
-                residual = progress.step_residual(step_aux)
-                progress.report(i, None if residual is None else float(jnp.mean(residual)))
+                progress.report(i, progress.local_mean(progress.step_residual(step_aux)))
         diagnostics = jax.tree.map(lambda *a: jnp.stack(a, axis=2), *aux) if aux else {}
         return {"sample": output(params, operator, y, carry), "diagnostics": diagnostics}
 

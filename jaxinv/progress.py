@@ -44,6 +44,15 @@ def report(step, residual=None) -> None:
             bar.set_postfix(residual=f"{float(np.ravel(residual)[-1]):.4g}", refresh=False)
 
 
+def local_mean(x):
+    """The mean of this process's part of an array (no collective: other processes show no bar), or None."""
+    if x is None:
+        return None
+    shards = getattr(x, "addressable_shards", None)
+    parts = [np.asarray(s.data) for s in shards] if shards else [np.asarray(x)]
+    return float(np.mean(np.concatenate([p.ravel() for p in parts])))
+
+
 def step_residual(aux: dict):
     """The value a report shows from one step's diagnostics, or None."""
     return next((aux[k] for k in RESIDUAL_KEYS if k in aux), None)

@@ -27,7 +27,7 @@ def landweber_ddim_solver(eps_model, schedule, operator, y, weight):
         x0 = x0 + weight * adjoint(r)[0]
         return ddim_step(schedule, x, xs["t"], x0, xs["z"], 0.0), {"residual_norm": jnp.linalg.norm(r)}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def make_sampler(config, shape) -> registry.Sampler:

@@ -78,7 +78,8 @@ def test_sweep_is_one_call_equal_to_single_setting_runs(tiny_checkpoint, image_d
         setattr(single.solver, param, value)
         single.eval.num_samples = seeds
         single.execution.loop = "scan"     # one compiled program per setting (the host loop is checked in test_execution)
-        batch_fn = runner.make_batch_fn(single, module, operators, build.build_noise(single), sharding.data_mesh())
+        network = build.Network(params=params, module=module, sample=None, condition=None, info={})
+        batch_fn = runner.make_batch_fn(single, network, operators, build.build_noise(single), sharding.data_mesh())
         ref = batch_fn(params, operator, images, indices)
         assert_rounding_close(out["samples"][s], ref["samples"], f"sweep vs run samples, {param}={value}")
         assert_rounding_close(out["residual"][s], ref["residual"], f"sweep vs run residuals, {param}={value}")

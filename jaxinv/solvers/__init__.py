@@ -1,5 +1,5 @@
 """Posterior samplers: each method is one module registering a `Method` (`registry.py`); its steps are
-a `Solver(init, step, output)` run by `driver.run` (one lax.scan). Importing this package imports
+a `Solver(step, init, output)` run by `driver.run` (one lax.scan). Importing this package imports
 every module in it, so a method module added here is registered without further wiring."""
 import importlib as _importlib
 import pkgutil as _pkgutil

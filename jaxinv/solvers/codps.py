@@ -69,7 +69,7 @@ def codps_solver(eps_model, schedule: DiffusionSchedule, operator, y, noise_sigm
         scale_t = jnp.where(t < t_div, scale / div_ratio, scale)
         return x_prev - scale_t * g, {"residual_norm": jnp.sqrt(2.0 * value)}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def codps_plus_solver(eps_model, schedule: DiffusionSchedule, operator, y, noise_sigma: float, scale: float = 1.0,
@@ -100,7 +100,7 @@ def codps_plus_solver(eps_model, schedule: DiffusionSchedule, operator, y, noise
         x_new = jnp.where(guided, x_prev - g * scale_t * d, x_prev)
         return x_new, {"residual_norm": jnp.where(guided, jnp.sqrt(2.0 * value), 0.0)}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def _common(config, hparams) -> dict:

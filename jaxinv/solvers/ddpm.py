@@ -23,7 +23,7 @@ def ddpm_solver(eps_model, schedule: DiffusionSchedule, var_type: str = "learned
         out = p_mean_variance(schedule, eps_model, x, xs["t"], var_type, clip_denoised)
         return ddpm_step(out["mean"], out["log_variance"], xs["t"], xs["z"]), {}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def ddim_solver(eps_model, schedule: DiffusionSchedule, eta: float = 0.0, clip_denoised: bool = True) -> Solver:
@@ -33,7 +33,7 @@ def ddim_solver(eps_model, schedule: DiffusionSchedule, eta: float = 0.0, clip_d
         out = p_mean_variance(schedule, eps_model, x, xs["t"], "fixed_small", clip_denoised)
         return ddim_step(schedule, x, xs["t"], out["pred_xstart"], xs["z"], eta), {}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def ddpm_schedule(config) -> DiffusionSchedule:

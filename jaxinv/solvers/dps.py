@@ -70,7 +70,7 @@ def dps_solver(eps_model, schedule: DiffusionSchedule, operator, y, scale: float
         g, (x_prev, norm) = jax.grad(loss, has_aux=True)(x)
         return x_prev - scale * g, {"residual_norm": norm}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def make_sampler(config, shape) -> Sampler:

@@ -1,6 +1,6 @@
 """The shared solver driver: one `jax.lax.scan` over the sampling steps.
 
-A solver is a `Solver(init, step, output)`: `init(x_T) -> carry`, `step(carry, xs) -> (carry, aux)`
+A solver is a `Solver(step, init, output)`: `init(x_T) -> carry`, `step(carry, xs) -> (carry, aux)`
 and `output(carry) -> sample`. `xs` holds everything that changes per step (the respaced timestep
 and the recorded or freshly drawn noise), so the original code's recorded noise can be replayed
 and a seed sweep is a `jax.vmap` over keys. All of it works on ONE sample; batch with `jax.vmap`
@@ -19,10 +19,16 @@ from jaxinv.progress import traced_report
 BATCH_AXIS = "batch"
 
 
+def _identity(x):
+    return x
+
+
 class Solver(NamedTuple):
-    init: Callable[[jax.Array], Any]
+    """`step(carry, xs) -> (carry, aux)`; `init(x_init) -> carry` and `output(carry) -> sample` are the
+    identity unless the carry holds more than the iterate."""
     step: Callable[[Any, Any], tuple[Any, dict]]
-    output: Callable[[Any], jax.Array]
+    init: Callable[[jax.Array], Any] = _identity
+    output: Callable[[Any], jax.Array] = _identity
 
 
 def reverse_steps(num_steps: int) -> jax.Array:

@@ -1,6 +1,6 @@
 """Every method is one module that registers a `Method` here; the rest of jaxinv finds it by name.
 
-A diffusion method's module holds its whole algorithm: the step (`Solver(init, step, output)`,
+A diffusion method's module holds its whole algorithm: the step (`Solver(step, init, output)`,
 run by `driver.run`), and the `Method` that says how a config becomes a sampler:
 
     def make_sampler(config, shape) -> Sampler:

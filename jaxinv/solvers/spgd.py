@@ -89,7 +89,7 @@ def spgd_solver(denoiser, operator, y, num_inner: int = 5, beta: float = 0.9, va
         x_next = x_post + 0.5 * factor * score
         return x_next, {"loss": loss, "finite": jnp.all(jnp.isfinite(x_next))}
 
-    return Solver(init=lambda x: x, step=step, output=lambda x: x)
+    return Solver(step)
 
 
 def spgd_schedule(config) -> AnnealingSchedule:
