@@ -253,14 +253,16 @@ def summarize(run_dir, config, rows, timings, execution=None, model=None) -> dic
     return summary
 
 
-def check_run_config(config) -> None:
-    """The whole config checked (solver, operator, noise, loop, metrics) before data or weights are read."""
-    build.check_config(config)
+def check_run_config(config) -> build.OperatorSource:
+    """The whole config checked (solver, operator, noise, loop, metrics) before data or weights are
+    read; returns the run's operators (built once: a nonlinear blur loads a network)."""
+    operators = build.check_config(config)
     resolve_loop(config.execution.loop)
     if build.method_of(config).network is not None and config.execution.loop == "host":
         raise ValueError(f"{config.solver.name} runs its steps in one lax.scan: execution.loop 'host' is for the "
                          "methods on the ADM UNet; use 'auto' or 'scan'")
     check_metrics(config)
+    return operators
 
 
 def loop_of(config) -> str:
@@ -283,13 +285,13 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
     if config is not None and int(config.eval.num_samples) < 1:
         raise ValueError(f"eval.num_samples must be >= 1, got {config.eval.num_samples}")
     if config is not None:
-        check_run_config(config)
+        operators = check_run_config(config)
         examples = load_examples(config.data)     # fail on bad data before any model work
         network = build.load_network(config)
     writes = sharding.is_writer()
     config, run_dir = start_run(config, resume) if writes or resume is not None else (config, None)
     if resume is not None:
-        check_run_config(config)
+        operators = check_run_config(config)
         examples = load_examples(config.data)
         network = build.load_network(config)
     metrics_path = None if run_dir is None else os.path.join(run_dir, "metrics.csv")
@@ -300,7 +302,6 @@ def execute(config, resume=None, num_samples=None, progress=True) -> str | None:
             os.makedirs(os.path.join(run_dir, sub), exist_ok=True)
 
     mesh = sharding.data_mesh()
-    operators = build.OperatorSource(config)
     noise = build.build_noise(config)
     batch_fn = batch_fn_for(config, network, operators, noise, mesh)
     bs = sharding.padded_batch_size(int(config.data.batch_size), mesh)

@@ -116,12 +116,14 @@ def method_of(config) -> registry.Method:
     return registry.get(config.solver.name)
 
 
-def check_config(config) -> None:
+def check_config(config) -> OperatorSource:
     """Raises a ValueError naming the first problem of the config's solver, operator or noise (a name
-    that is not registered, a parameter the class refuses), before any data or weights are read."""
+    that is not registered, a parameter the class refuses), before any data or weights are read;
+    returns the run's `OperatorSource`, built on the way."""
     method_of(config).check_config(config, image_shape(config))
-    OperatorSource(config)
+    operators = OperatorSource(config)
     build_noise(config)
+    return operators
 
 
 def _classical_sample_fn(config, method):
