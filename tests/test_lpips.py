@@ -161,7 +161,8 @@ def test_converter_refuses_to_overwrite_and_loads_without_torch_names(reference)
         from convert.lpips import convert_checkpoint
         convert_checkpoint(d / "vgg16.pth", None, flax_dir)
     assert convert_main(["--vgg16", str(d / "vgg16.pth"), "--lin", str(d / "missing.pth"),
-                         "--output", str(d / "other")]) == 1
+                         "--output", str(d / "other")]) == 2
+    assert not (d / "other").exists()
 
 
 def test_full_torchvision_vgg16_layout_converts():
