@@ -20,7 +20,7 @@ from ml_collections import config_flags
 
 from configs import defaults
 from configs.demo import SOLVER_FIELDS, TASKS
-from experiments import run as runner
+from jaxinv import runner
 from jaxinv import cli
 from jaxinv.io import fresh_run_dir
 from jaxinv.solvers import registry

@@ -30,9 +30,10 @@ from ml_collections import config_flags
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxinv import build, cli, sharding
-from jaxinv.progress import steps_bar
 from jaxinv.data import batches
 from jaxinv.io import fresh_run_dir
+from jaxinv.progress import steps_bar
+from jaxinv.runner import image_metrics, load_examples
 from jaxinv.solvers import BATCH_AXIS, registry
 
 
@@ -133,8 +134,6 @@ def parse(argv):
 
 
 def metric_rows(config, sweep_cfg, names, labels, samples, residual, settings) -> list[dict]:
-    from experiments.run import image_metrics
-
     rows = []
     for s in range(samples.shape[0]):
         setting = {n: float(v[s]) for n, v in settings.items()}
@@ -187,14 +186,17 @@ def plot(path, rows, settings, metrics) -> None:
 def execute(config, sweep_cfg) -> str | None:
     """Runs the sweep of `config` over `sweep_cfg.grid` and `sweep_cfg.seeds`; returns the run directory
     (None on processes other than 0 of a multi-host run: every process samples, process 0 writes)."""
-    from experiments.run import load_examples
-
     if config is None:
         raise ValueError("give --config configs/<dataset>/<solver>_<task>.py")
     if int(sweep_cfg.seeds) < 1:
         raise ValueError(f"sweep.seeds must be >= 1, got {sweep_cfg.seeds}")
-    if build.method_of(config).classical:
+    method = build.method_of(config)
+    if method.classical:
         raise ValueError(f"{config.solver.name!r} is a classical baseline: it has nothing to sweep")
+    if method.network is not None:
+        raise ValueError(f"{config.solver.name!r} samples with a network of its own: the sweep is for the methods "
+                         "on the ADM UNet; run experiments.run once per setting instead")
+    operators = build.check_config(config)
     grid = parse_grid(sweep_cfg.grid, config.solver.name)
     settings = settings_of(grid)
     examples = load_examples(config.data)
@@ -214,7 +216,6 @@ def execute(config, sweep_cfg) -> str | None:
     padded = sharding.padded_batch_size(n, mesh)
     batch = next(batches(examples, padded))
     indices = np.concatenate([np.arange(n), np.full(padded - n, n - 1)])
-    operators = build.OperatorSource(config)
     operator = operators.batch(list(indices))
     placed = (sharding.replicate(mesh, params),
               (sharding.shard_batch if operators.per_image else sharding.replicate)(mesh, operator),
@@ -224,7 +225,6 @@ def execute(config, sweep_cfg) -> str | None:
     compiled = fn.lower(*placed).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    method = build.method_of(config)
     with steps_bar(0 if method.classical else int(method.steps(config)),
                    disable=not (config.output.progress and sharding.is_writer()), desc="sweep"):
         out = sharding.to_host(jax.block_until_ready(compiled(*placed)))

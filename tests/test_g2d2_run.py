@@ -103,6 +103,10 @@ def test_bad_g2d2_settings_are_refused_before_the_data(tmp_path, capsys):
     assert "posterior must be one of" in capsys.readouterr().err
     assert runner.main(argv[:3] + ["--config.execution.loop=host"]) == 2
     assert "one lax.scan" in capsys.readouterr().err
+    from experiments import sweep
+
+    assert sweep.main(["sweep", *argv[1:3], f"--config.data.path={tmp_path / 'none.csv'}"]) == 2
+    assert "network of its own" in capsys.readouterr().err
 
 
 def test_empty_caption_with_a_label_template_is_refused():

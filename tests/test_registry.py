@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from jaxinv.diffusion import ddim_step, p_mean_variance
+from jaxinv.runner import read_rows
 from jaxinv.solvers import Solver, registry
 from jaxinv.solvers.ddpm import ddpm_schedule, gaussian_start, respaced_steps, set_ddim_steps
 
@@ -73,7 +74,7 @@ def test_registered_method_runs_through_the_runner(method, tiny_checkpoint, imag
     (run_dir,) = [os.path.join(r, d) for r, ds, _ in os.walk(tmp_path / "ffhq_dps_sr4") for d in ds][:1]
     saved = json.load(open(os.path.join(run_dir, "config.json")))
     assert saved["solver"]["name"] == NAME and saved["solver"]["landweber_weight"] == 0.5
-    rows = runner.read_rows(os.path.join(run_dir, "metrics.csv"))
+    rows = read_rows(os.path.join(run_dir, "metrics.csv"))
     assert [r["name"] for r in rows] == ["a", "b"] and all(np.isfinite(float(r["residual"])) for r in rows)
 
 

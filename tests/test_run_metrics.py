@@ -13,7 +13,7 @@ from ml_collections import ConfigDict
 from PIL import Image
 
 from experiments import run as runner
-from experiments.eval_metrics import set_metrics
+from jaxinv.runner.metrics import set_metrics
 from jaxinv.checkpoint import save_params
 from jaxinv.metrics import LPIPS, activation_statistics, frechet_distance, load_lpips, load_statistics, save_statistics
 from jaxinv.metrics.lpips import MODEL_NAME as LPIPS_NAME

@@ -61,6 +61,7 @@ def _child_run(workdir, result_path):
 
     from experiments import run as runner
     from jaxinv import sharding
+    from jaxinv.runner import batch
     from jaxinv.solvers import BATCH_AXIS
 
     ckpt, images = _tiny_setup(workdir)
@@ -71,7 +72,7 @@ def _child_run(workdir, result_path):
                                  for s in x.addressable_shards)}
 
     records = []
-    make = runner.make_batch_fn
+    make = batch.make_batch_fn
 
     def recording_make_batch_fn(*args, **kwargs):
         fn = make(*args, **kwargs)
@@ -86,7 +87,7 @@ def _child_run(workdir, result_path):
 
         return recorded
 
-    runner.make_batch_fn = recording_make_batch_fn
+    batch.make_batch_fn = recording_make_batch_fn
     result = {"process_index": jax.process_index(), "runs": {}}
     arrays = {}
     for solver, (preset, extra) in RUNS.items():

@@ -12,9 +12,8 @@ import pytest
 from PIL import Image
 
 from configs.presets import preset
-from experiments import run as runner
 from experiments import sweep
-from jaxinv import build, sharding
+from jaxinv import build, runner, sharding
 from jaxinv.solvers import registry
 from numerics import assert_rounding_close
 

@@ -20,7 +20,7 @@ JAX_IMPL = {"scan": "jax scan", "host": "jax host loop"}   # the runner's step l
 
 
 def versions() -> dict:
-    from experiments.run import versions as installed_versions
+    from jaxinv.runner import versions as installed_versions
 
     return installed_versions(VERSIONED)
 

@@ -1,4 +1,4 @@
-"""The metrics of an `experiments.run` directory beyond PSNR/SSIM: LPIPS per image, FID over the set.
+"""The metrics of a run directory beyond PSNR/SSIM: LPIPS per image, FID over the set.
 
 LPIPS and FID need converted weights (`eval.lpips_dir`, `eval.inception_dir`, docs/metrics.md).
 Without them the metric is skipped with a one-line notice naming the convert command, printed once
