@@ -6,7 +6,8 @@ Static configuration (shapes, padding mode) lives in non-pytree fields; kernels 
 array leaves built once on the host. An operator with a random instance (a mask, a kernel) draws
 it in `draw(rng, image_shape, **params)` from a numpy `RandomState`, which `create(..., seed=s)`
 calls with `RandomState(s)`; a run that needs one instance per image calls `draw` once per image
-on one stream (`jaxinv.build.OperatorSource`). `show(y)` is how a measurement is pictured.
+on one stream (`jaxinv.build.OperatorSource`). `show(y)` is how a measurement is pictured. A
+linear operator whose A A^T is diagonal in a known basis returns it from `spectral()`.
 """
 from __future__ import annotations
 
@@ -124,8 +125,14 @@ class OperatorBase:
         (x,) = jax.linear_transpose(self.forward, primal)(y)
         return x
 
-    # Operators with a known spectrum of A A^T override this; `None` means no fast solve.
-    gram_solve = None
+    # When `spectral()` returns the operator's spectral view (jaxinv.operators.spectral): None =
+    # never, "" = always, else the condition (e.g. "padding='circular'"), for error messages.
+    spectral_condition: ClassVar[str | None] = None
+
+    def spectral(self):
+        """`Spectral(ut, u, eigenvalues, gain)` with A A^T = U diag(eigenvalues) U^T, or None."""
+        return None
+
     # Operators with a random instance define `draw(cls, rng, image_shape, **params)` (a classmethod).
     draw = None
 

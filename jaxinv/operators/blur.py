@@ -23,6 +23,7 @@ from flax import struct
 
 from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
+from jaxinv.operators.spectral import Spectral
 
 PADDING_MODES = {"reflect": "reflect", "circular": "wrap"}
 
@@ -71,15 +72,16 @@ def depthwise_correlate(x, kernel, padding: str):
     return out[0]
 
 
-def _fourier_solve(r, spectrum, s2, v):
-    denominator = (s2 + v * spectrum)[:, :, None]
-    r_hat = jnp.fft.fft2(r, axes=(0, 1))
-    return jnp.real(jnp.fft.ifft2(r_hat / denominator, axes=(0, 1))).astype(r.dtype)
+def fourier_spectral(spectrum) -> Spectral:
+    """The spectral view of a circulant A A^T with eigenvalues `spectrum` (H, W): the (unnormalised) 2-D DFT."""
+    height, width = spectrum.shape
+    return Spectral(ut=lambda y: jnp.fft.fft2(y, axes=(0, 1)), u=lambda c: jnp.real(jnp.fft.ifft2(c, axes=(0, 1))),
+                    eigenvalues=spectrum[:, :, None], gain=float(np.sqrt(height * width)))
 
 
 @struct.dataclass
 class Blur(OperatorBase):
-    """y = kernel (*) pad(x), depthwise cross-correlation; `gram_solve` exists for circular padding."""
+    """y = kernel (*) pad(x), depthwise cross-correlation; the spectral view exists for circular padding."""
 
     kernel: jax.Array
     spectrum: jax.Array | None
@@ -87,6 +89,7 @@ class Blur(OperatorBase):
     padding: str = struct.field(pytree_node=False, default="reflect")
 
     is_linear = True
+    spectral_condition = "padding='circular'"
 
     @classmethod
     def from_kernel(cls, image_shape, kernel, padding: str = "reflect"):
@@ -109,12 +112,9 @@ class Blur(OperatorBase):
     def _apply(self, x):
         return depthwise_correlate(x, self.kernel, self.padding)
 
-    @property
-    def gram_solve(self):
-        """(s2 I + v A A^T)^{-1} r by FFT, for circular padding only (None otherwise)."""
-        if self.padding != "circular":
-            return None
-        return lambda r, s2, v: _fourier_solve(r, self.spectrum, s2, v)
+    def spectral(self):
+        """The DFT diagonalises A A^T for circular padding only (None otherwise)."""
+        return fourier_spectral(self.spectrum) if self.padding == "circular" else None
 
 
 @register_operator("gaussian_blur")
@@ -185,6 +185,7 @@ class CoDPSSuperResolution(OperatorBase):
     scale: int = struct.field(pytree_node=False, default=4)
 
     is_linear = True
+    spectral_condition = ""
     example_params = {"scale": 2, "kernel_size": 5, "sigma": 1.5}
 
     @classmethod
@@ -209,6 +210,6 @@ class CoDPSSuperResolution(OperatorBase):
     def show(self, y):
         return upsampled_picture(y, self.image_shape)
 
-    def gram_solve(self, r, s2, v):
-        """(s2 I + v A A^T)^{-1} r on the low-resolution grid by FFT."""
-        return _fourier_solve(r, self.spectrum, s2, v)
+    def spectral(self):
+        """A A^T is circulant on the low-resolution grid: its DFT."""
+        return fourier_spectral(self.spectrum)

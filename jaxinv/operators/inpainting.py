@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxinv.operators.base import OperatorBase, check_image_shape, register_operator
+from jaxinv.operators.spectral import Spectral
 
 MASK_TYPES = ("random", "box", "extreme")
 
@@ -73,6 +74,7 @@ class Inpainting(OperatorBase):
     image_shape: tuple = struct.field(pytree_node=False)
 
     is_linear = True
+    spectral_condition = ""
     example_params = {"mask_type": "random", "mask_prob_range": (0.3, 0.7), "seed": 0}
 
     @classmethod
@@ -106,9 +108,9 @@ class Inpainting(OperatorBase):
         """The observed pixels; the masked ones black."""
         return np.clip(np.asarray(y, np.float32) * np.asarray(self.mask), -1, 1)
 
-    def gram_solve(self, r, s2, v):
-        """(s2 I + v diag(mask^2))^{-1} r."""
-        return r / (s2 + v * jnp.square(self.mask))
+    def spectral(self):
+        """A A^T = diag(mask^2) in pixels."""
+        return Spectral(ut=lambda y: y, u=lambda c: c, eigenvalues=jnp.square(self.mask))
 
 
 def batched_inpainting(image_shape, num: int, seed: int | None = 0, **mask_params) -> Inpainting:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
+from jaxinv.operators.spectral import separable_spectral
 
 
 def cubic(x):
@@ -86,7 +87,7 @@ class SuperResolution(OperatorBase):
 
     `measurement_shape` is (ceil(H/scale), ceil(W/scale), C). A = M_h (x) M_w is separable, so
     A A^T = (U_h L_h U_h^T) (x) (U_w L_w U_w^T) with the small per-axis eigendecompositions, and
-    (s2 I + v A A^T)^{-1} r = U_h [ (U_h^T r U_w) / (s2 + v l_h l_w^T) ] U_w^T (`gram_solve`, CoDPS).
+    U^T y = U_h^T y U_w with A A^T's eigenvalues l_h l_w^T (`spectral`; CoDPS's Gram solve).
     """
 
     weights_h: jax.Array
@@ -101,6 +102,7 @@ class SuperResolution(OperatorBase):
     scale: int = struct.field(pytree_node=False, default=4)
 
     is_linear = True
+    spectral_condition = ""
     example_params = {"scale": 2}
 
     @classmethod
@@ -137,9 +139,6 @@ class SuperResolution(OperatorBase):
     def show(self, y):
         return upsampled_picture(y, self.image_shape)
 
-    def gram_solve(self, r, s2, v):
-        """(s2 I + v A A^T)^{-1} r in the separable eigenbasis of A A^T, r of shape (h, w, C)."""
-        u_h, u_w = self.gram_basis_h, self.gram_basis_w
-        coeffs = jnp.einsum("ia,jb,ijc->abc", u_h, u_w, r)
-        coeffs = coeffs / (s2 + v * self.gram_eig_h[:, None, None] * self.gram_eig_w[None, :, None])
-        return jnp.einsum("ia,jb,abc->ijc", u_h, u_w, coeffs).astype(r.dtype)
+    def spectral(self):
+        """The separable eigenbasis of A A^T: U^T y = U_h^T y U_w, eigenvalues l_h l_w^T."""
+        return separable_spectral(self.gram_basis_h, self.gram_eig_h, self.gram_basis_w, self.gram_eig_w)

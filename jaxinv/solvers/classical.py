@@ -6,13 +6,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxinv.operators import spectral
 from jaxinv.solvers.registry import Method, register
-
-
-def _require_gram(operator, what: str):
-    if getattr(operator, "gram_solve", None) is None:
-        raise ValueError(f"{what} needs an operator with a Gram solve (A A^T diagonal in a known basis); "
-                         f"{type(operator).__name__} has none (e.g. use circular padding for blur)")
 
 
 def bicubic_upsample(operator, y):
@@ -22,8 +17,7 @@ def bicubic_upsample(operator, y):
 
 def pseudo_inverse(operator, y):
     """x = A^+ y = A^T (A A^T)^{-1} y, the minimum-norm least-squares solution."""
-    _require_gram(operator, "pseudo_inverse")
-    return jnp.clip(operator.adjoint(operator.gram_solve(y, 0.0, 1.0)), -1.0, 1.0)
+    return jnp.clip(spectral.pseudo_inverse(operator, y, "the pseudo_inverse baseline"), -1.0, 1.0)
 
 
 def wiener_deconvolution(operator, y, noise_sigma: float):
@@ -34,12 +28,12 @@ def wiener_deconvolution(operator, y, noise_sigma: float):
     with m the per-channel mean of y and s_x^2 = var(y) - sigma^2 estimated from y alone (for a
     blur, in Fourier: X = conj(K) Y / (|K|^2 + sigma^2 / s_x^2)).
     """
-    _require_gram(operator, "wiener_deconvolution")
     mean = jnp.mean(y, axis=(0, 1), keepdims=True)
     signal_var = jnp.maximum(jnp.var(y) - noise_sigma**2, 1e-6)
     m = jnp.broadcast_to(mean, operator.image_shape).astype(y.dtype)
     residual = y - operator.forward(m)
-    x = m + operator.adjoint(operator.gram_solve(residual, noise_sigma**2 / signal_var, 1.0))
+    x = m + operator.adjoint(spectral.gram_solve(operator, residual, noise_sigma**2 / signal_var, 1.0,
+                                                 "the wiener baseline"))
     return jnp.clip(x, -1.0, 1.0)
 
 

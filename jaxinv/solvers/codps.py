@@ -12,7 +12,7 @@ CoDPS+ (DDIM, eta = 1), skipped at t = 0, s = max(s, 1e-5):
   d = var_x0 sqrt(abar) / (1 - abar + var_x0 abar), var_x0 = 1/inv_var (d = 1/sqrt(abar) if inv_var = 0).
 scale_t = scale / div_ratio when t < t_div (respaced index), else scale.
 
-`likelihood`: "gram" (the code's `use_A_AT`: `operator.gram_solve`, FFT or mask diagonal), "masked"
+`likelihood`: "gram" (the code's `use_A_AT`: the operator's spectral view, FFT or mask diagonal), "masked"
 (code fallback with a mask: CoDPS sum r^2/(s^2 + v), CoDPS+ sum r^2), "identity" (A A^T = I:
 ||r||^2 / (s^2 + v)). The loss is 1/2 of that quadratic form. `residual_norm` is its square root (code's `distance`).
 """
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxinv.diffusion import DiffusionSchedule, ddim_step, ddpm_step, no_network_gradient, p_mean_variance
+from jaxinv.operators.spectral import gram_solve
 from jaxinv.solvers.ddpm import (check_learned_variance, ddpm_schedule, gaussian_start, respaced_steps, set_ddim_steps,
                                  set_ddpm_steps)
 from jaxinv.solvers.driver import Solver
@@ -32,11 +33,7 @@ LIKELIHOODS = ("gram", "masked", "identity")
 
 def _quadratic_form(likelihood, operator, r, s2, v, plus: bool):
     if likelihood == "gram":
-        solve = getattr(operator, "gram_solve", None)
-        if solve is None:
-            raise ValueError(f"likelihood='gram' needs an operator with a diagonal Gram spectrum (gram_solve); "
-                             f"{type(operator).__name__} has none: use likelihood='identity' or 'masked'")
-        return jnp.sum(r * solve(r, s2, v))
+        return jnp.sum(r * gram_solve(operator, r, s2, v, "CoDPS likelihood='gram' (else 'identity' or 'masked')"))
     if likelihood == "masked":
         return jnp.sum(r ** 2) if plus else jnp.sum(r ** 2 / (s2 + v))
     return jnp.sum(r ** 2) / (s2 + v)

@@ -3,7 +3,8 @@
 Gaussian prior N(mu, diag(c)):   Sigma = (diag(1/c) + A^T A / s^2)^{-1},  m = Sigma (mu / c + A^T y / s^2).
 Mixture prior sum_k w_k N(mu_k, diag(c_k)): the posterior is sum_k w'_k N(m_k, Sigma_k) with each
 component updated as above and w'_k proportional to w_k N(y; A mu_k, A diag(c_k) A^T + s^2 I).
-Also a dense-matrix operator with a Gram solve (for CoDPS) and the sliced Wasserstein distance.
+Also a dense-matrix operator with the spectral view (for CoDPS and the spectral methods) and the
+sliced Wasserstein distance.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxinv.operators.spectral import Spectral
+
 
 @struct.dataclass
 class MatrixOperator:
-    """y = M vec(x) on one (d, 1, 1) 'image'; output shape (m, 1, 1). `gram_solve` as the registry's."""
+    """y = M vec(x) on one (d, 1, 1) 'image'; output shape (m, 1, 1), with the spectral view of M M^T."""
 
     matrix: jax.Array
 
@@ -30,11 +33,15 @@ class MatrixOperator:
 
     __call__ = forward
 
-    def gram_solve(self, r, s2, v):
-        """(s2 I + v M M^T)^{-1} r."""
-        m = self.matrix
-        gram = s2 * jnp.eye(m.shape[0], dtype=m.dtype) + v * (m @ m.T)
-        return jnp.linalg.solve(gram, r.reshape(-1)).reshape(r.shape)
+    def adjoint(self, y):
+        return (self.matrix.T @ y.reshape(-1)).reshape(self.image_shape)
+
+    def spectral(self):
+        """M M^T = U diag(l) U^T by `eigh` (negative round-off clipped to 0)."""
+        eig, basis = jnp.linalg.eigh(self.matrix @ self.matrix.T)
+        return Spectral(ut=lambda y: (basis.T @ y.reshape(-1)).reshape(y.shape),
+                        u=lambda c: (basis @ c.reshape(-1)).reshape(c.shape),
+                        eigenvalues=jnp.maximum(eig, 0.0).reshape(-1, 1, 1))
 
 
 def gaussian_posterior(mean, var, matrix, y, noise_sigma):

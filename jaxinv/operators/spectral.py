@@ -1,0 +1,108 @@
+"""The spectral (SVD-like) view of a linear operator, and everything derived from it.
+
+A linear operator A that admits it returns `Spectral(ut, u, eigenvalues, gain)` from
+`operator.spectral()`: an orthogonal basis U of the measurement space in which
+
+    A A^T = U diag(lambda) U^T,        lambda = s^2 (s the singular values of A),
+
+applied without dense matrices: per-axis matrices for separable operators (`ut(y) = U_h^T y U_w`),
+the 2-D FFT for circular blurs and CoDPS's SR, the identity for masks, denoising and colourisation.
+`ut(y)` gives the coefficients (complex for an FFT), `u` is its inverse, `eigenvalues` broadcast
+against the coefficients and `gain` = |ut(y)| / |y| (sqrt(N) for an unnormalised FFT, else 1).
+
+With V_r = A^T U S^{-1} (the row space of A; A = U S V_r^T) one mechanism gives
+
+    gram_solve:        (s2 I + v A A^T)^{-1} r          = U (s2 + v lambda)^{-1} U^T r   (CoDPS, PiGDM)
+    pseudo_inverse:    A^+ y                            = A^T U lambda^{-1} U^T y        (DDNM, baselines)
+    prox:              (A^T A + rho I)^{-1} (A^T y + rho x) = x + A^T (rho I + A A^T)^{-1} (y - A x)  (DiffPIR)
+    null_project:      (I - A^+ A) x
+    range_coordinates: V_r^T x = S^{-1} U^T A x,  from_range: V_r c = A^T U S^{-1} c           (DDRM)
+
+in unit-norm coordinates; lambda^{-1} and S^{-1} are 0 where lambda = 0 (directions A does not see).
+The null space of A needs no basis: DDRM's "missing" components are (I - A^+ A) of a pixel-space
+vector. A solver that needs the view calls `spectral_of(operator, what)`, which names the operators
+that have it when this one does not.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+
+
+class Spectral(NamedTuple):
+    """A A^T = U diag(eigenvalues) U^T; `ut` = U^T up to `gain`, `u` its inverse (real measurements)."""
+    ut: Callable
+    u: Callable
+    eigenvalues: jnp.ndarray
+    gain: float = 1.0
+
+
+def _safe_divide(a, b):
+    """a / b where b > 0, else 0 (a direction with no singular value carries no information)."""
+    positive = b > 0
+    return jnp.where(positive, a / jnp.where(positive, b, 1), 0)
+
+
+def spectral_operators() -> dict[str, str]:
+    """Registered operator name -> when it has the spectral view ("" = always)."""
+    from jaxinv.operators.base import OPERATORS
+
+    return {name: cls.spectral_condition for name, cls in sorted(OPERATORS.items())
+            if cls.spectral_condition is not None}
+
+
+def spectral_of(operator, what: str) -> Spectral:
+    """`operator.spectral()`, or a ValueError naming `what` needs it and the operators that have it."""
+    view = operator.spectral() if callable(getattr(operator, "spectral", None)) else None
+    if view is None:
+        have = ", ".join(f"{n} ({c})" if c else n for n, c in spectral_operators().items())
+        raise ValueError(f"{what} needs a linear operator with a spectral (SVD) view; {type(operator).__name__} "
+                         f"has none. Operators that have it: {have}")
+    return view
+
+
+def gram_solve(operator, r, s2, v, what: str = "the Gram solve"):
+    """(s2 I + v A A^T)^{-1} r for a measurement-shaped r."""
+    view = spectral_of(operator, what)
+    return view.u(view.ut(r) / (s2 + v * view.eigenvalues)).astype(r.dtype)
+
+
+def pseudo_inverse(operator, y, what: str = "the pseudo-inverse"):
+    """A^+ y = A^T (A A^T)^+ y, the minimum-norm least-squares solution."""
+    view = spectral_of(operator, what)
+    return operator.adjoint(view.u(_safe_divide(view.ut(y), view.eigenvalues)).astype(y.dtype))
+
+
+def prox(operator, y, x, rho, what: str = "the data proximal step"):
+    """argmin_z ||y - A z||^2 + rho ||z - x||^2 = x + A^T (rho I + A A^T)^{-1} (y - A x)."""
+    return x + operator.adjoint(gram_solve(operator, y - operator.forward(x), rho, 1.0, what))
+
+
+def null_project(operator, x, what: str = "the null-space projection"):
+    """(I - A^+ A) x: the part of x that the measurement does not see."""
+    return x - pseudo_inverse(operator, operator.forward(x), what)
+
+
+def singular_values(operator, what: str = "the singular values"):
+    """s = sqrt(lambda), broadcast against `range_coordinates`."""
+    return jnp.sqrt(spectral_of(operator, what).eigenvalues)
+
+
+def range_coordinates(operator, x, what: str = "the spectral coordinates"):
+    """V_r^T x = S^{-1} U^T A x in unit-norm coordinates (0 where s = 0)."""
+    view = spectral_of(operator, what)
+    return _safe_divide(view.ut(operator.forward(x)) / view.gain, jnp.sqrt(view.eigenvalues))
+
+
+def from_range(operator, c, dtype=jnp.float32, what: str = "the spectral coordinates"):
+    """V_r c = A^T U S^{-1} c: the image with range coordinates c (and no null-space part)."""
+    view = spectral_of(operator, what)
+    return operator.adjoint(view.u(_safe_divide(c * view.gain, jnp.sqrt(view.eigenvalues))).astype(dtype))
+
+
+def separable_spectral(basis_h, eig_h, basis_w, eig_w) -> Spectral:
+    """A = M_h (x) M_w on (h, w, C) measurements: U = U_h (x) U_w, eigenvalues l_h l_w^T."""
+    return Spectral(ut=lambda y: jnp.einsum("ia,jb,ijc->abc", basis_h, basis_w, y),
+                    u=lambda c: jnp.einsum("ia,jb,abc->ijc", basis_h, basis_w, c),
+                    eigenvalues=eig_h[:, None, None] * eig_w[None, :, None])
