@@ -9,6 +9,11 @@ Sources (research note dps_codps_spgd.md §2.2, §3.6, §4.4):
   `config/sampler/edm_spgd.yaml` (200 annealing steps, sigma 100 -> 0.1, poly-7); beta 0.9 and
   lr_min_ratio 0.01 are `SPGD.__init__` defaults; numpy/torch seed 42 (`posterior_sample.py`).
 
+- yuanzhi-zhu/DiffPIR `configs/{sisr,deblur,inpaint}.yaml` with the task blocks of `main_ddpir.py`
+  (= `main_ddpir_{sisr,deblur,inpainting}.py`): the deblur block runs lambda 7 x 1, zeta 3 x 0.1; the
+  SR block sweeps lambda over 2..12 at zeta 0.25 (the preset takes the deblur block's 7: sweep
+  `solver.diffpir_lambda` for the rest); inpainting lambda 1, zeta 1, 20 iterations, no noise.
+
 Where paper and code disagree these presets follow the released code (the code's configs produced
 the papers' tables): DPS `scale` is the code's (paper zeta' = scale / 2 differs, issues #6, #20),
 DPS random inpainting draws p ~ U(0.3, 0.7) (paper: 92 %), SPGD runs `variant="code"` (momentum
@@ -109,6 +114,42 @@ _SPGD_NOTES = {
                    "its lr 5e-5, also a DAPS leftover, is kept as written, so guidance is nearly off",
 }
 
+# DiffPIR: its operators. Noise 12.75/255 in [0, 1] is sigma 0.1 in [-1, 1]; `mode='wrap'` blur.
+_DIFFPIR_OPS = {
+    "sr4": ("super_resolution", dict(scale=4), False),
+    "gaussian_deblur": ("gaussian_blur", dict(kernel_size=61, sigma=3.0, padding="circular"), False),
+    "motion_deblur": ("motion_blur", dict(kernel_size=61, intensity=0.5, padding="circular", draws=2), True),
+    "inpaint_random": ("inpainting", dict(mask_type="random", mask_prob_range=(0.5, 0.5), margin=(16, 16)), True),
+    "inpaint_box": ("inpainting", dict(mask_type="box", mask_len_range=(128, 129), margin=(16, 16)), True),
+}
+# task -> (config file, lambda, zeta, iterations, noise sigma in [-1, 1])
+_DIFFPIR = {
+    "sr4": ("configs/sisr.yaml", 7.0, 0.25, 100, 2 * 12.75 / 255),
+    "gaussian_deblur": ("configs/deblur.yaml", 7.0, 0.3, 100, 2 * 12.75 / 255),
+    "motion_deblur": ("configs/deblur.yaml (blur_mode motion)", 7.0, 0.3, 100, 2 * 12.75 / 255),
+    "inpaint_random": ("configs/inpaint.yaml", 1.0, 1.0, 20, 0.0),
+    "inpaint_box": ("configs/inpaint.yaml (mask_type box)", 1.0, 1.0, 20, 0.0),
+}
+_DIFFPIR_NOTES = {
+    "sr4": "the script's y is MATLAB bicubic (`imresize_np`, = this Resizer) but its data step assumes a "
+           "blur-and-stride model with kernels_bicubicx234.mat; here the data step is the exact prox of the "
+           "operator that made y. lambda 7 is the deblur block's: the SR block sweeps 2..12",
+    "gaussian_deblur": "the script draws each image's std as 3 |2 U + 1| (np.random.seed(10 idx)); "
+                       "here the paper's fixed std 3",
+}
+
+
+def _diffpir_row(c, dataset: str, task: str) -> None:
+    path, c.solver.diffpir_lambda, c.solver.zeta, c.solver.diffpir_steps, c.noise.params.sigma = _DIFFPIR[task]
+    c.solver.diffpir_eta, c.solver.skip_type, c.solver.diffpir_inner = 0.0, "quad", 1
+    _set_operator(c, _DIFFPIR_OPS, task)
+    c.operator.seed = 0   # the scripts seed numpy with 0 before the noise (and 10 idx before a kernel)
+    note = _DIFFPIR_NOTES.get(task)
+    c.source = (f"yuanzhi-zhu/DiffPIR {path} with main_ddpir.py's task block: lambda {c.solver.diffpir_lambda}, "
+                f"zeta {c.solver.zeta}, eta 0, {c.solver.diffpir_steps} iterations (quad), noise sigma "
+                f"{c.noise.params.sigma:.4g} in [-1, 1]" + (f" ({note})" if note else ""))
+
+
 def _dps_row(c, dataset: str, task: str) -> None:
     path, c.solver.scale = _DPS[task]
     _set_operator(c, _DPS_OPS, task)
@@ -153,6 +194,7 @@ _ROWS = {
     "codps": ([(d, t) for (d, s, t) in _CODPS if s == "codps"], _codps_row),
     "codps_plus": ([(d, t) for (d, s, t) in _CODPS if s == "codps_plus"], _codps_row),
     "spgd": ([(d, t) for d in DATASETS for t in _SPGD], _spgd_row),
+    "diffpir": ([(d, t) for d in DATASETS for t in _DIFFPIR], _diffpir_row),
 }
 SOLVERS = tuple(_ROWS)
 

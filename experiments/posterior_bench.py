@@ -88,6 +88,7 @@ ROWS = {
     "codps": ("codps", {"solver.scale": CODPS_SCALE}, False),
     "codps+": ("codps_plus", {"solver.scale": CODPS_SCALE, "diffusion.respacing": "{steps}"}, False),
     "spgd": ("spgd", {"solver.num_inner": SPGD_INNER}, True),
+    "diffpir": ("diffpir", {}, False),
 }
 
 

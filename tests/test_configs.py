@@ -41,7 +41,7 @@ def test_preset_files_match_the_table():
     on_disk = sorted((d, "codps_plus", t[len("plus_"):]) if s == "codps" and t.startswith("plus_") else (d, s, t)
                      for d, s, t in on_disk)
     assert on_disk == presets.PRESETS
-    assert len(presets.PRESETS) == 45
+    assert len(presets.PRESETS) == 55
 
 
 # Values transcribed from the original YAML files (research note §2.2, §3.6, §4.4), independently of presets.py.
@@ -62,6 +62,11 @@ SEED_VALUES = [
     ("ffhq", "spgd", "phase_retrieval", dict(num_inner=5, lr=2.0), "phase_retrieval", 0.05),
     ("ffhq", "spgd", "nonlinear_deblur", dict(num_inner=5, lr=1.0), "nonlinear_blur", 0.05),
     ("ffhq", "spgd", "hdr", dict(num_inner=5, lr=1.0), "hdr", 0.05),
+    # DiffPIR: the yaml's lambda_ / zeta times main_ddpir.py's task-block factors; noise 12.75/255 x 2
+    ("ffhq", "diffpir", "gaussian_deblur", dict(diffpir_lambda=7.0, zeta=0.3, diffpir_steps=100), "gaussian_blur",
+     0.1),
+    ("imagenet", "diffpir", "sr4", dict(diffpir_lambda=7.0, zeta=0.25, diffpir_steps=100), "super_resolution", 0.1),
+    ("ffhq", "diffpir", "inpaint_random", dict(diffpir_lambda=1.0, zeta=1.0, diffpir_steps=20), "inpainting", 0.0),
 ]
 
 
@@ -70,7 +75,7 @@ def test_seed_values(dataset, solver, task, values, operator, sigma):
     c = _load(_file(dataset, solver, task))
     for key, value in values.items():
         assert c.solver[key] == pytest.approx(value), key
-    assert c.operator.name == operator and c.noise.params.sigma == sigma
+    assert c.operator.name == operator and c.noise.params.sigma == pytest.approx(sigma)
     assert c.model.preset == {"ffhq": "ffhq_10m", "imagenet": "imagenet_256_uncond"}[dataset]
     assert c.diffusion.respacing == {"codps_plus": "ddim100"}.get(solver, "1000")
     if solver == "spgd":
@@ -111,7 +116,7 @@ def test_every_preset_builds_operator_noise_and_sampler(dataset, solver, task, t
     c = _load(_file(dataset, solver, task))
     assert c == presets.preset(dataset, solver, task)
     assert c.source.startswith({"dps": "DPS2022/", "codps": "CSIPlab/CoDPS", "codps_plus": "CSIPlab/CoDPS",
-                                "spgd": "74587887/SPGD"}[solver])
+                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR"}[solver])
     extra = {}
     if c.operator.name == "nonlinear_blur":   # a zero KernelWizard stands in for GOPRO_wVAE.pth
         kw = KernelWizardConfig(nf=4, kernel_dim=32, front_RBs=1, back_RBs=1)

@@ -1,0 +1,9 @@
+"""imagenet / diffpir / inpaint_box: yuanzhi-zhu/DiffPIR configs/inpaint.yaml (mask_type box) with
+main_ddpir.py's task block: lambda 1.0, zeta 1.0, eta 0, 20 iterations (quad), noise sigma 0 in [-1,
+1].
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("imagenet", "diffpir", "inpaint_box")
