@@ -13,6 +13,10 @@ Sources (research note dps_codps_spgd.md §2.2, §3.6, §4.4):
   (= `main_ddpir_{sisr,deblur,inpainting}.py`): the deblur block runs lambda 7 x 1, zeta 3 x 0.1; the
   SR block sweeps lambda over 2..12 at zeta 0.25 (the preset takes the deblur block's 7: sweep
   `solver.diffpir_lambda` for the rest); inpainting lambda 1, zeta 1, 20 iterations, no noise.
+- bahjat-kawar/ddrm `README.md` commands (`--timesteps 20 --eta 0.85 --etaB 1 --sigma_0 0.05`, the
+  `main.py` defaults for eta / etaB, `--seed 1234`) with the `--deg` of `runners/diffusion.py`: sigma_0 is
+  doubled there into [-1, 1] units. DDRM ships CelebA-HQ, LSUN and ImageNet models; the FFHQ rows use
+  its values with the FFHQ checkpoint, and box inpainting (no DDRM `--deg`) the DPS box.
 
 Where paper and code disagree these presets follow the released code (the code's configs produced
 the papers' tables): DPS `scale` is the code's (paper zeta' = scale / 2 differs, issues #6, #20),
@@ -138,6 +142,35 @@ _DIFFPIR_NOTES = {
                        "here the paper's fixed std 3",
 }
 
+_DDRM_OPS = {
+    "sr4": ("bicubic_sr", dict(scale=4), False),
+    "sr4_average": ("block_average", dict(scale=4), False),
+    "gaussian_deblur": ("separable_blur", dict(kernel="gaussian", taps=5, sigma=10.0), False),
+    "inpaint_random": ("inpainting", dict(mask_type="random", mask_prob_range=(0.5, 0.5), margin=(16, 16)), True),
+    "inpaint_box": ("inpainting", dict(mask_type="box", mask_len_range=(128, 129), margin=(16, 16)), True),
+    "denoising": ("denoising", dict(), False),
+    "colorization": ("colorization", dict(), False),
+}
+# task -> the `--deg` of runners/diffusion.py
+_DDRM = {"sr4": "sr_bicubic4", "sr4_average": "sr4", "gaussian_deblur": "deblur_gauss", "inpaint_random": "inp",
+         "inpaint_box": "none: the DPS box", "denoising": "deno", "colorization": "color"}
+_DDRM_NOTES = {
+    "gaussian_deblur": "its Deblurring pairs the channels' singular values wrongly (docs/baselines.md); "
+                       "here the blur it builds",
+    "inpaint_random": "the code drops exactly half of the pixels (randperm); here each pixel with p = 0.5",
+    "colorization": "the code's weights 0.3333 / 0.3334 / 0.3333; here the mean",
+}
+
+
+def _ddrm_row(c, dataset: str, task: str) -> None:
+    c.solver.ddrm_eta, c.solver.ddrm_eta_b, c.solver.ddrm_steps = 0.85, 1.0, 20
+    c.noise.params.sigma = 2 * 0.05
+    _set_operator(c, _DDRM_OPS, task)
+    c.operator.seed = c.seed = 1234   # main.py --seed
+    note = _DDRM_NOTES.get(task)
+    c.source = (f"bahjat-kawar/ddrm README.md / runners/diffusion.py: --deg {_DDRM[task]} --timesteps 20 --eta 0.85 "
+                f"--etaB 1 --sigma_0 0.05 (0.1 in [-1, 1])" + (f" ({note})" if note else ""))
+
 
 def _diffpir_row(c, dataset: str, task: str) -> None:
     path, c.solver.diffpir_lambda, c.solver.zeta, c.solver.diffpir_steps, c.noise.params.sigma = _DIFFPIR[task]
@@ -195,6 +228,7 @@ _ROWS = {
     "codps_plus": ([(d, t) for (d, s, t) in _CODPS if s == "codps_plus"], _codps_row),
     "spgd": ([(d, t) for d in DATASETS for t in _SPGD], _spgd_row),
     "diffpir": ([(d, t) for d in DATASETS for t in _DIFFPIR], _diffpir_row),
+    "ddrm": ([(d, t) for d in DATASETS for t in _DDRM], _ddrm_row),
 }
 SOLVERS = tuple(_ROWS)
 

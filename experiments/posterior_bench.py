@@ -89,6 +89,7 @@ ROWS = {
     "codps+": ("codps_plus", {"solver.scale": CODPS_SCALE, "diffusion.respacing": "{steps}"}, False),
     "spgd": ("spgd", {"solver.num_inner": SPGD_INNER}, True),
     "diffpir": ("diffpir", {}, False),
+    "ddrm": ("ddrm", {}, False),
 }
 
 

@@ -41,7 +41,7 @@ def test_preset_files_match_the_table():
     on_disk = sorted((d, "codps_plus", t[len("plus_"):]) if s == "codps" and t.startswith("plus_") else (d, s, t)
                      for d, s, t in on_disk)
     assert on_disk == presets.PRESETS
-    assert len(presets.PRESETS) == 55
+    assert len(presets.PRESETS) == 69
 
 
 # Values transcribed from the original YAML files (research note §2.2, §3.6, §4.4), independently of presets.py.
@@ -67,6 +67,11 @@ SEED_VALUES = [
      0.1),
     ("imagenet", "diffpir", "sr4", dict(diffpir_lambda=7.0, zeta=0.25, diffpir_steps=100), "super_resolution", 0.1),
     ("ffhq", "diffpir", "inpaint_random", dict(diffpir_lambda=1.0, zeta=1.0, diffpir_steps=20), "inpainting", 0.0),
+    # DDRM: README.md's --timesteps 20 --eta 0.85 --etaB 1 --sigma_0 0.05, doubled into [-1, 1]
+    ("imagenet", "ddrm", "sr4", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "bicubic_sr", 0.1),
+    ("ffhq", "ddrm", "sr4_average", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "block_average", 0.1),
+    ("imagenet", "ddrm", "gaussian_deblur", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "separable_blur", 0.1),
+    ("ffhq", "ddrm", "denoising", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "denoising", 0.1),
 ]
 
 
@@ -116,7 +121,7 @@ def test_every_preset_builds_operator_noise_and_sampler(dataset, solver, task, t
     c = _load(_file(dataset, solver, task))
     assert c == presets.preset(dataset, solver, task)
     assert c.source.startswith({"dps": "DPS2022/", "codps": "CSIPlab/CoDPS", "codps_plus": "CSIPlab/CoDPS",
-                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR"}[solver])
+                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm"}[solver])
     extra = {}
     if c.operator.name == "nonlinear_blur":   # a zero KernelWizard stands in for GOPRO_wVAE.pth
         kw = KernelWizardConfig(nf=4, kernel_dim=32, front_RBs=1, back_RBs=1)

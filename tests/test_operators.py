@@ -22,8 +22,7 @@ from jaxinv.operators import (
     stack_operators,
 )
 from jaxinv.operators.blur import MotionBlur
-from jaxinv.operators.spectral import (from_range, gram_solve, null_project, prox, pseudo_inverse, range_coordinates,
-                                       singular_values, spectral_of)
+from jaxinv.operators.spectral import gram_solve, null_project, prox, pseudo_inverse, spectral_of, svd_of
 
 SMALL = (16, 16, 3)
 
@@ -308,21 +307,33 @@ def test_gram_solve_equals_dense_solve(name, params):
         assert max_err(got, expected) < 2e-4 * np.abs(expected).max()
 
 
+SVD_OPERATORS = ("inpainting", "block_average", "separable_blur", "bicubic_sr", "denoising", "colorization")
+
+
 @pytest.mark.parametrize("name, params", GRAM_CASES)
 def test_spectral_factors_reproduce_the_operator(name, params):
-    """A = U S V_r^T and A^T = V_r S U^T from the spectral view; A A^+ A = A; the prox solves its
-    normal equations (A^T A + rho I) z = A^T y + rho x; (I - A^+ A) x is invisible to A."""
+    """The spectral view is orthogonal and reproduces A A^T; the full SVD gives A = U S V^T and
+    A^T = V S U^T with V orthogonal; A A^+ A = A; the prox solves its normal equations
+    (A^T A + rho I) z = A^T y + rho x; (I - A^+ A) x is invisible to A."""
     op = make_operator(name, SMALL, **params)
     dense = _dense_matrix(op)
     rng = np.random.default_rng(5)
     x = jnp.asarray(rng.normal(size=SMALL), jnp.float32)
     y = jnp.asarray(rng.normal(size=op.measurement_shape), jnp.float32)
     xv, yv = np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel()
-    view, s = op.spectral(), singular_values(op)
+    view = op.spectral()
     close = lambda got, want, tol=1e-4: max_err(np.asarray(got, np.float64).ravel(), want) < tol * np.abs(want).max()  # noqa: E731
-    assert close(view.u(view.gain * s * range_coordinates(op, x)), dense @ xv)
-    assert close(from_range(op, s * view.ut(y) / view.gain), dense.T @ yv)
+    assert close(view.u(view.eigenvalues * view.ut(y)), dense @ (dense.T @ yv))
     assert close(view.u(view.ut(y)), yv, 1e-5)
+    assert (op.svd() is not None) == (name in SVD_OPERATORS)
+    if name in SVD_OPERATORS:
+        svd = svd_of(op, "the test")
+        assert close(svd.u(svd.singulars * svd.vt(x)), dense @ xv)
+        assert close(svd.v(svd.singulars * svd.ut(y)), dense.T @ yv)
+        assert close(svd.v(svd.vt(x)), xv, 1e-5) and close(svd.u(svd.ut(op.forward(x))), dense @ xv, 1e-5)
+        assert abs(float(jnp.linalg.norm(svd.vt(x))) - np.linalg.norm(xv)) < 1e-4 * np.linalg.norm(xv)
+        unmeasured = ~np.asarray(jnp.broadcast_to(svd.measured, SMALL))
+        assert np.all(np.asarray(jnp.broadcast_to(svd.singulars, SMALL))[unmeasured] == 0)
     assert abs(float(jnp.linalg.norm(view.ut(y))) / view.gain - np.linalg.norm(yv)) < 1e-4 * np.linalg.norm(yv)
     rho = 0.3
     z = np.asarray(prox(op, y, x, rho), np.float64).ravel()
@@ -337,9 +348,11 @@ def test_spectral_factors_reproduce_the_operator(name, params):
                                           ("hdr", {})])
 def test_no_gram_solve_without_a_spectrum(name, params):
     op = make_operator(name, SMALL, **params)
-    assert op.spectral() is None
-    with pytest.raises(ValueError, match=r"DDRM needs .*Operators that have it: .*gaussian_blur \(padding='circular'\)"):
-        spectral_of(op, "DDRM")
+    assert op.spectral() is None and op.svd() is None
+    with pytest.raises(ValueError, match=r"DiffPIR needs .*Operators that have it: .*gaussian_blur \(padding='circular'\)"):
+        spectral_of(op, "DiffPIR")
+    with pytest.raises(ValueError, match=r"DDRM needs .*full SVD.*Operators that have it: .*block_average"):
+        svd_of(op, "DDRM")
 
 
 # ---------------------------------------------------------------- registry and errors

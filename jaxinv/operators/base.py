@@ -133,6 +133,13 @@ class OperatorBase:
         """`Spectral(ut, u, eigenvalues, gain)` with A A^T = U diag(eigenvalues) U^T, or None."""
         return None
 
+    # The same for `svd()`, the full SVD on a coefficient grid of the image's shape (DDRM).
+    svd_condition: ClassVar[str | None] = None
+
+    def svd(self):
+        """`SVD(vt, v, ut, u, singulars, measured)` with A = U S V^T (jaxinv.operators.spectral), or None."""
+        return None
+
     # Operators with a random instance define `draw(cls, rng, image_shape, **params)` (a classmethod).
     draw = None
 

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxinv.operators.base import OperatorBase, check_image_shape, register_operator
-from jaxinv.operators.spectral import Spectral
+from jaxinv.operators.spectral import SVD, Spectral
 
 MASK_TYPES = ("random", "box", "extreme")
 
@@ -75,6 +75,7 @@ class Inpainting(OperatorBase):
 
     is_linear = True
     spectral_condition = ""
+    svd_condition = ""
     example_params = {"mask_type": "random", "mask_prob_range": (0.3, 0.7), "seed": 0}
 
     @classmethod
@@ -111,6 +112,12 @@ class Inpainting(OperatorBase):
     def spectral(self):
         """A A^T = diag(mask^2) in pixels."""
         return Spectral(ut=lambda y: y, u=lambda c: c, eigenvalues=jnp.square(self.mask))
+
+    def svd(self):
+        """V = U = I in pixels, s = the mask; the masked pixels are not measured."""
+        measured = self.mask > 0
+        return SVD(vt=lambda x: x, v=lambda c: c, ut=lambda y: jnp.where(measured, y, 0), u=lambda c: c,
+                   singulars=self.mask, measured=measured)
 
 
 def batched_inpainting(image_shape, num: int, seed: int | None = 0, **mask_params) -> Inpainting:

@@ -22,16 +22,21 @@ import numpy as np
 from flax import struct
 
 from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
-from jaxinv.operators.spectral import Spectral, separable_spectral
+from jaxinv.operators.spectral import SVD, Spectral, separable_spectral
 
 DDRM_ZERO = 3e-2   # DDRM's singular-value threshold for blurs and SRConv
+# colourisation's V: columns (1, 1, 1) / sqrt 3, (1, -1, 0) / sqrt 2, (1, 1, -2) / sqrt 6
+COLOR_BASIS = np.array([[1, 1, 1], [1, -1, 1], [1, 0, -2]]) / np.sqrt([3.0, 2.0, 6.0])
 
 
 def truncated_factors(matrix, zero_below: float):
-    """(M', U, s'^2) of M = U diag(s) V^T with s' = s where s >= zero_below else 0."""
-    u, s, vt = np.linalg.svd(np.asarray(matrix, np.float64), full_matrices=False)
+    """(M', U, s'^2, V) of M = U diag(s) V^T (out <= in; V square) with s' = s where s >= zero_below else 0."""
+    matrix = np.asarray(matrix, np.float64)
+    if matrix.shape[0] > matrix.shape[1]:
+        raise ValueError(f"separable operators need axis matrices with no more rows than columns, got {matrix.shape}")
+    u, s, vt = np.linalg.svd(matrix, full_matrices=True)
     s = np.where(s >= zero_below, s, 0.0)
-    return (u * s) @ vt, u, s**2
+    return (u * s) @ vt[: len(s)], u, s**2, vt.T
 
 
 def ddrm_blur_matrix(kernel, size: int) -> np.ndarray:
@@ -96,10 +101,13 @@ class Separable(OperatorBase):
     eig_h: jax.Array       # s_h'^2 (out_h,)
     basis_w: jax.Array
     eig_w: jax.Array
+    right_h: jax.Array     # V_h (in_h, in_h): the row space first, then the null space
+    right_w: jax.Array
     image_shape: tuple = struct.field(pytree_node=False)
 
     is_linear = True
     spectral_condition = ""
+    svd_condition = ""
 
     @classmethod
     def from_matrices(cls, image_shape, matrix_h, matrix_w, zero_below: float = 0.0):
@@ -107,17 +115,31 @@ class Separable(OperatorBase):
         if matrix_h.shape[1] != height or matrix_w.shape[1] != width:
             raise ValueError(f"{cls.__name__}: axis matrices {matrix_h.shape}, {matrix_w.shape} do not act on "
                              f"images of shape {tuple(image_shape)}")
-        m_h, u_h, l_h = truncated_factors(matrix_h, zero_below)
-        m_w, u_w, l_w = truncated_factors(matrix_w, zero_below)
+        m_h, u_h, l_h, v_h = truncated_factors(matrix_h, zero_below)
+        m_w, u_w, l_w, v_w = truncated_factors(matrix_w, zero_below)
         f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
         return cls(matrix_h=f32(m_h), matrix_w=f32(m_w), basis_h=f32(u_h), eig_h=f32(l_h), basis_w=f32(u_w),
-                   eig_w=f32(l_w), image_shape=tuple(image_shape))
+                   eig_w=f32(l_w), right_h=f32(v_h), right_w=f32(v_w), image_shape=tuple(image_shape))
 
     def _apply(self, x):
         return jnp.einsum("ai,bj,ijc->abc", self.matrix_h, self.matrix_w, x, precision=jax.lax.Precision.HIGHEST)
 
     def spectral(self) -> Spectral:
         return separable_spectral(self.basis_h, self.eig_h, self.basis_w, self.eig_w)
+
+    def svd(self) -> SVD:
+        """V^T x = V_h^T x V_w per channel; the measured grid is the top-left (out_h, out_w) block."""
+        height, width, _ = self.image_shape
+        out_h, out_w = self.eig_h.shape[-1], self.eig_w.shape[-1]
+        pad = ((0, height - out_h), (0, width - out_w), (0, 0))
+        singulars = jnp.pad(jnp.sqrt(self.eig_h)[:, None, None] * jnp.sqrt(self.eig_w)[None, :, None], pad)
+        measured = jnp.pad(jnp.ones((out_h, out_w, 1), bool), pad)
+        base = separable_spectral(self.basis_h, self.eig_h, self.basis_w, self.eig_w)
+        hi = jax.lax.Precision.HIGHEST
+        return SVD(vt=lambda x: jnp.einsum("ia,jb,ijc->abc", self.right_h, self.right_w, x, precision=hi),
+                   v=lambda c: jnp.einsum("ia,jb,abc->ijc", self.right_h, self.right_w, c, precision=hi),
+                   ut=lambda y: jnp.pad(base.ut(y), pad), u=lambda c: base.u(c[:out_h, :out_w]),
+                   singulars=singulars, measured=measured)
 
     def show(self, y):
         return upsampled_picture(y, self.image_shape)
@@ -196,6 +218,7 @@ class Denoising(OperatorBase):
 
     is_linear = True
     spectral_condition = ""
+    svd_condition = ""
 
     @classmethod
     def create(cls, image_shape):
@@ -207,6 +230,11 @@ class Denoising(OperatorBase):
     def spectral(self) -> Spectral:
         return Spectral(ut=lambda y: y, u=lambda c: c, eigenvalues=jnp.ones((1, 1, 1), jnp.float32))
 
+    def svd(self) -> SVD:
+        same = lambda a: a  # noqa: E731
+        return SVD(vt=same, v=same, ut=same, u=same, singulars=jnp.ones((1, 1, 1), jnp.float32),
+                   measured=jnp.ones((1, 1, 1), bool))
+
 
 @register_operator("colorization")
 @struct.dataclass
@@ -217,6 +245,7 @@ class Colorization(OperatorBase):
 
     is_linear = True
     spectral_condition = ""
+    svd_condition = ""
 
     @classmethod
     def create(cls, image_shape):
@@ -229,6 +258,14 @@ class Colorization(OperatorBase):
 
     def spectral(self) -> Spectral:
         return Spectral(ut=lambda y: y, u=lambda c: c, eigenvalues=jnp.full((1, 1, 1), 1.0 / 3.0, jnp.float32))
+
+    def svd(self) -> SVD:
+        """Per pixel V = [1/sqrt 3 (1, 1, 1), an orthonormal complement]; s = 1/sqrt 3 on channel 0."""
+        basis = jnp.asarray(COLOR_BASIS, jnp.float32)
+        return SVD(vt=lambda x: x @ basis, v=lambda c: c @ basis.T,
+                   ut=lambda y: jnp.pad(y, ((0, 0), (0, 0), (0, 2))), u=lambda c: c[..., :1],
+                   singulars=jnp.asarray([1 / np.sqrt(3.0), 0.0, 0.0], jnp.float32),
+                   measured=jnp.asarray([True, False, False]))
 
     def show(self, y):
         return np.clip(np.repeat(np.asarray(y, np.float32), 3, axis=-1), -1, 1)

@@ -16,12 +16,15 @@ With V_r = A^T U S^{-1} (the row space of A; A = U S V_r^T) one mechanism gives
     pseudo_inverse:    A^+ y                            = A^T U lambda^{-1} U^T y        (DDNM, baselines)
     prox:              (A^T A + rho I)^{-1} (A^T y + rho x) = x + A^T (rho I + A A^T)^{-1} (y - A x)  (DiffPIR)
     null_project:      (I - A^+ A) x
-    range_coordinates: V_r^T x = S^{-1} U^T A x,  from_range: V_r c = A^T U S^{-1} c           (DDRM)
 
-in unit-norm coordinates; lambda^{-1} and S^{-1} are 0 where lambda = 0 (directions A does not see).
-The null space of A needs no basis: DDRM's "missing" components are (I - A^+ A) of a pixel-space
-vector. A solver that needs the view calls `spectral_of(operator, what)`, which names the operators
-that have it when this one does not.
+in unit-norm coordinates; lambda^{-1} is 0 where lambda = 0 (directions A does not see). A solver
+that needs the view calls `spectral_of(operator, what)`, which names the operators that have it when
+this one does not.
+
+DDRM works on every coordinate of x, the null space included, so it needs the full SVD
+A = U S V^T: `operator.svd()` returns `SVD(vt, v, ut, u, singulars, measured)` on a real coefficient
+grid of the image's shape (per-axis SVDs for the separable operators, the identity for masks and
+denoising, a per-pixel 3 x 3 basis for colourisation); `svd_of(operator, what)` is its `spectral_of`.
 """
 from __future__ import annotations
 
@@ -84,21 +87,33 @@ def null_project(operator, x, what: str = "the null-space projection"):
     return x - pseudo_inverse(operator, operator.forward(x), what)
 
 
-def singular_values(operator, what: str = "the singular values"):
-    """s = sqrt(lambda), broadcast against `range_coordinates`."""
-    return jnp.sqrt(spectral_of(operator, what).eigenvalues)
+class SVD(NamedTuple):
+    """A = U S V^T on a grid of the image's shape: `vt(x)` = V^T x and `v` its inverse (orthogonal);
+    `ut(y)` = U^T y on the `measured` grid entries (0 elsewhere) and `u(c)` = U c of those entries;
+    `singulars` broadcast against the grid, 0 where A does not see (unmeasured or truncated)."""
+    vt: Callable
+    v: Callable
+    ut: Callable
+    u: Callable
+    singulars: jnp.ndarray
+    measured: jnp.ndarray
 
 
-def range_coordinates(operator, x, what: str = "the spectral coordinates"):
-    """V_r^T x = S^{-1} U^T A x in unit-norm coordinates (0 where s = 0)."""
-    view = spectral_of(operator, what)
-    return _safe_divide(view.ut(operator.forward(x)) / view.gain, jnp.sqrt(view.eigenvalues))
+def svd_operators() -> dict[str, str]:
+    """Registered operator name -> when it has the full SVD view ("" = always)."""
+    from jaxinv.operators.base import OPERATORS
+
+    return {name: cls.svd_condition for name, cls in sorted(OPERATORS.items()) if cls.svd_condition is not None}
 
 
-def from_range(operator, c, dtype=jnp.float32, what: str = "the spectral coordinates"):
-    """V_r c = A^T U S^{-1} c: the image with range coordinates c (and no null-space part)."""
-    view = spectral_of(operator, what)
-    return operator.adjoint(view.u(_safe_divide(c * view.gain, jnp.sqrt(view.eigenvalues))).astype(dtype))
+def svd_of(operator, what: str) -> SVD:
+    """`operator.svd()`, or a ValueError naming `what` needs it and the operators that have it."""
+    view = operator.svd() if callable(getattr(operator, "svd", None)) else None
+    if view is None:
+        have = ", ".join(f"{n} ({c})" if c else n for n, c in svd_operators().items())
+        raise ValueError(f"{what} needs a linear operator with a full SVD (A = U S V^T with V^T on every pixel); "
+                         f"{type(operator).__name__} has none. Operators that have it: {have}")
+    return view
 
 
 def separable_spectral(basis_h, eig_h, basis_w, eig_w) -> Spectral:

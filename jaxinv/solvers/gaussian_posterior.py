@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxinv.operators.spectral import Spectral
+from jaxinv.operators.spectral import SVD, Spectral
 
 
 @struct.dataclass
@@ -42,6 +42,16 @@ class MatrixOperator:
         return Spectral(ut=lambda y: (basis.T @ y.reshape(-1)).reshape(y.shape),
                         u=lambda c: (basis @ c.reshape(-1)).reshape(c.shape),
                         eigenvalues=jnp.maximum(eig, 0.0).reshape(-1, 1, 1))
+
+    def svd(self):
+        """M = U S V^T by `jnp.linalg.svd` (m <= d rows): the grid is the d coordinates of V^T x."""
+        m, d = self.matrix.shape
+        u, s, vt = jnp.linalg.svd(self.matrix, full_matrices=True)
+        column = lambda a: a.reshape(-1, 1, 1)  # noqa: E731
+        return SVD(vt=lambda x: column(vt @ x.reshape(-1)), v=lambda c: column(vt.T @ c.reshape(-1)),
+                   ut=lambda y: column(jnp.pad(u.T @ y.reshape(-1), (0, d - m))),
+                   u=lambda c: column(u @ c.reshape(-1)[:m]), singulars=column(jnp.pad(s, (0, d - m))),
+                   measured=column(jnp.arange(d) < m))
 
 
 def gaussian_posterior(mean, var, matrix, y, noise_sigma):

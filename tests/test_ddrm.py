@@ -1,0 +1,42 @@
+"""DDRM: replays of the original `efficient_generalized_steps` (recorded noise) and its step sequence."""
+import argparse
+
+import numpy as np
+import pytest
+
+from jaxinv.solvers.ddrm import ddrm_sequence
+
+
+def _args(fixtures_dir, name):
+    return argparse.Namespace(fixture=str(fixtures_dir / "ddrm" / f"{name}.npz"),
+                              spec=str(fixtures_dir / "ddrm" / f"{name}.json"),
+                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
+                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
+
+
+@pytest.mark.parametrize("name,threshold", [("ddrm_tiny_sr4", 1e-4), ("ddrm_tiny_deblur_gauss", 3e-4)])
+def test_replay_matches_original(fixtures_dir, name, threshold):
+    """Thresholds relative to max|out| (experiments/crosscheck/ddrm.py says why deblurring's is wider)."""
+    from experiments.crosscheck import ddrm
+
+    err, got_threshold = ddrm.run(_args(fixtures_dir, name))
+    out = np.load(fixtures_dir / "ddrm" / f"{name}.npz")["out"]
+    assert got_threshold == pytest.approx(threshold * np.abs(out).max())
+    assert err < got_threshold, f"{name}: max_abs_err {err}"
+
+
+def test_step_sequence_is_the_codes():
+    # seq = range(0, 1000, 1000 // N), visited from the top, the last step to t = -1 (abar = 1)
+    pairs = ddrm_sequence(1000, 8)
+    np.testing.assert_array_equal(pairs[:, 0], [875, 750, 625, 500, 375, 250, 125, 0])
+    np.testing.assert_array_equal(pairs[:, 1], [750, 625, 500, 375, 250, 125, 0, -1])
+    assert len(ddrm_sequence(1000, 3)) == 4          # 1000 // 3 = 333: 0, 333, 666, 999
+
+
+def test_operators_without_the_svd_are_refused():
+    from jaxinv.operators import make_operator
+    from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_solver
+
+    op = make_operator("gaussian_blur", (8, 8, 3), kernel_size=3, sigma=1.0, padding="circular")
+    with pytest.raises(ValueError, match=r"DDRM needs .*full SVD.*block_average"):
+        ddrm_solver(lambda x, t: x, ddrm_alphas(), op, np.zeros((8, 8, 3)), 0.1)
