@@ -17,6 +17,10 @@ Sources (research note dps_codps_spgd.md §2.2, §3.6, §4.4):
   `main.py` defaults for eta / etaB, `--seed 1234`) with the `--deg` of `runners/diffusion.py`: sigma_0 is
   doubled there into [-1, 1] units. DDRM ships CelebA-HQ, LSUN and ImageNet models; the FFHQ rows use
   its values with the FFHQ checkpoint, and box inpainting (no DDRM `--deg`) the DPS box.
+- wyhuai/DDNM `README.md` commands (`--eta 0.85 --sigma_y 0`; `--sigma_y 0.1` for the noisy SR demo,
+  doubled into [-1, 1] in `guided_diffusion/diffusion.py`, which runs DDNM+ whenever sigma_y > 0),
+  `configs/{celeba_hq,imagenet_256}.yml` time_travel (T_sampling 100, travel 1 x 1), `--seed 1234`,
+  the `--deg` of the SVD-based runner. Its inpainting reads a mask file; the presets draw the DPS masks.
 
 Where paper and code disagree these presets follow the released code (the code's configs produced
 the papers' tables): DPS `scale` is the code's (paper zeta' = scale / 2 differs, issues #6, #20),
@@ -171,6 +175,26 @@ def _ddrm_row(c, dataset: str, task: str) -> None:
     c.source = (f"bahjat-kawar/ddrm README.md / runners/diffusion.py: --deg {_DDRM[task]} --timesteps 20 --eta 0.85 "
                 f"--etaB 1 --sigma_0 0.05 (0.1 in [-1, 1])" + (f" ({note})" if note else ""))
 
+_DDNM_OPS = {**{t: _DDRM_OPS[t] for t in ("sr4", "sr4_average", "gaussian_deblur", "inpaint_random", "inpaint_box",
+                                         "colorization")},
+             "sr4_average_noisy": _DDRM_OPS["sr4_average"]}
+# task -> (--deg --deg_scale, --sigma_y)
+_DDNM = {"sr4": ("sr_bicubic 4", 0.0), "sr4_average": ("sr_averagepooling 4", 0.0),
+         "sr4_average_noisy": ("sr_averagepooling 4", 0.1), "gaussian_deblur": ("deblur_gauss", 0.0),
+         "inpaint_random": ("inpainting (its mask file)", 0.0), "inpaint_box": ("inpainting (its mask file)", 0.0),
+         "colorization": ("colorization", 0.0)}
+
+
+def _ddnm_row(c, dataset: str, task: str) -> None:
+    deg, sigma_y = _DDNM[task]
+    c.solver.ddnm_eta, c.solver.ddnm_steps, c.solver.ddnm_travel_length, c.solver.ddnm_travel_repeat = 0.85, 100, 1, 1
+    c.noise.params.sigma = 2 * sigma_y
+    _set_operator(c, _DDNM_OPS, task)
+    c.operator.seed = c.seed = 1234   # main.py --seed
+    c.source = (f"wyhuai/DDNM README.md / guided_diffusion/diffusion.py: --deg {deg} --eta 0.85 --sigma_y {sigma_y} "
+                f"({'DDNM+' if sigma_y else 'DDNM'}); configs/*.yml time_travel: T_sampling 100, travel_length 1, "
+                f"travel_repeat 1")
+
 
 def _diffpir_row(c, dataset: str, task: str) -> None:
     path, c.solver.diffpir_lambda, c.solver.zeta, c.solver.diffpir_steps, c.noise.params.sigma = _DIFFPIR[task]
@@ -229,6 +253,7 @@ _ROWS = {
     "spgd": ([(d, t) for d in DATASETS for t in _SPGD], _spgd_row),
     "diffpir": ([(d, t) for d in DATASETS for t in _DIFFPIR], _diffpir_row),
     "ddrm": ([(d, t) for d in DATASETS for t in _DDRM], _ddrm_row),
+    "ddnm": ([(d, t) for d in DATASETS for t in _DDNM], _ddnm_row),
 }
 SOLVERS = tuple(_ROWS)
 

@@ -90,6 +90,7 @@ ROWS = {
     "spgd": ("spgd", {"solver.num_inner": SPGD_INNER}, True),
     "diffpir": ("diffpir", {}, False),
     "ddrm": ("ddrm", {}, False),
+    "ddnm+": ("ddnm", {}, False),
 }
 
 

@@ -41,7 +41,7 @@ def test_preset_files_match_the_table():
     on_disk = sorted((d, "codps_plus", t[len("plus_"):]) if s == "codps" and t.startswith("plus_") else (d, s, t)
                      for d, s, t in on_disk)
     assert on_disk == presets.PRESETS
-    assert len(presets.PRESETS) == 69
+    assert len(presets.PRESETS) == 83
 
 
 # Values transcribed from the original YAML files (research note §2.2, §3.6, §4.4), independently of presets.py.
@@ -72,6 +72,10 @@ SEED_VALUES = [
     ("ffhq", "ddrm", "sr4_average", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "block_average", 0.1),
     ("imagenet", "ddrm", "gaussian_deblur", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "separable_blur", 0.1),
     ("ffhq", "ddrm", "denoising", dict(ddrm_eta=0.85, ddrm_eta_b=1.0, ddrm_steps=20), "denoising", 0.1),
+    # DDNM: README.md --eta 0.85, the yml's T_sampling 100; --sigma_y 0.1 doubled for the noisy demo
+    ("ffhq", "ddnm", "sr4_average", dict(ddnm_eta=0.85, ddnm_steps=100, ddnm_travel_length=1), "block_average", 0.0),
+    ("imagenet", "ddnm", "sr4_average_noisy", dict(ddnm_eta=0.85, ddnm_steps=100), "block_average", 0.2),
+    ("imagenet", "ddnm", "colorization", dict(ddnm_eta=0.85, ddnm_travel_repeat=1), "colorization", 0.0),
 ]
 
 
@@ -121,7 +125,7 @@ def test_every_preset_builds_operator_noise_and_sampler(dataset, solver, task, t
     c = _load(_file(dataset, solver, task))
     assert c == presets.preset(dataset, solver, task)
     assert c.source.startswith({"dps": "DPS2022/", "codps": "CSIPlab/CoDPS", "codps_plus": "CSIPlab/CoDPS",
-                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm"}[solver])
+                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm", "ddnm": "wyhuai/DDNM"}[solver])
     extra = {}
     if c.operator.name == "nonlinear_blur":   # a zero KernelWizard stands in for GOPRO_wVAE.pth
         kw = KernelWizardConfig(nf=4, kernel_dim=32, front_RBs=1, back_RBs=1)

@@ -1,0 +1,9 @@
+"""ffhq / ddnm / sr4_average_noisy: wyhuai/DDNM README.md / guided_diffusion/diffusion.py: --deg
+sr_averagepooling 4 --eta 0.85 --sigma_y 0.1 (DDNM+); configs/*.yml time_travel: T_sampling 100,
+travel_length 1, travel_repeat 1.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "ddnm", "sr4_average_noisy")

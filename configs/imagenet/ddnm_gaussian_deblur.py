@@ -1,0 +1,9 @@
+"""imagenet / ddnm / gaussian_deblur: wyhuai/DDNM README.md / guided_diffusion/diffusion.py: --deg
+deblur_gauss --eta 0.85 --sigma_y 0.0 (DDNM); configs/*.yml time_travel: T_sampling 100, travel_length
+1, travel_repeat 1.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("imagenet", "ddnm", "gaussian_deblur")
