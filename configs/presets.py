@@ -21,6 +21,10 @@ Sources (research note dps_codps_spgd.md §2.2, §3.6, §4.4):
   doubled into [-1, 1] in `guided_diffusion/diffusion.py`, which runs DDNM+ whenever sigma_y > 0),
   `configs/{celeba_hq,imagenet_256}.yml` time_travel (T_sampling 100, travel 1 x 1), `--seed 1234`,
   the `--deg` of the SVD-based runner. Its inpainting reads a mask file; the presets draw the DPS masks.
+- NVlabs/RED-diff `_configs/algo/{pgdm,reddiff}.yaml` with its README command (`exp.num_steps=100
+  algo.sigma_y=0 algo.lr=0.5 algo.grad_term_weight=0.25` for RED-diff) and the `algo.deg` of
+  `utils/degredations.py` (`deblur_gauss`: 5 taps of sigma 25); its masks are files, the box rows draw
+  the DPS box.
 
 Where paper and code disagree these presets follow the released code (the code's configs produced
 the papers' tables): DPS `scale` is the code's (paper zeta' = scale / 2 differs, issues #6, #20),
@@ -195,6 +199,32 @@ def _ddnm_row(c, dataset: str, task: str) -> None:
                 f"({'DDNM+' if sigma_y else 'DDNM'}); configs/*.yml time_travel: T_sampling 100, travel_length 1, "
                 f"travel_repeat 1")
 
+_REDDIFF_OPS = {**{t: _DDRM_OPS[t] for t in ("sr4", "sr4_average", "inpaint_box", "denoising", "colorization")},
+                "gaussian_deblur": ("separable_blur", dict(kernel="gaussian", taps=5, sigma=25.0), False)}
+_REDDIFF_DEG = {"sr4": "bicubic4", "sr4_average": "sr4", "gaussian_deblur": "deblur_gauss",
+                "inpaint_box": "in2 (its mask files)", "denoising": "deno", "colorization": "color"}
+
+
+def _pgdm_row(c, dataset: str, task: str) -> None:
+    c.solver.pgdm_eta, c.solver.pgdm_weight, c.solver.pgdm_awd, c.solver.pgdm_steps = 0.0, 1.0, True, 100
+    c.noise.params.sigma = 0.0
+    _set_operator(c, _REDDIFF_OPS, task)
+    c.operator.seed = c.seed = 1   # _configs/exp/default.yaml seed
+    c.source = (f"NVlabs/RED-diff _configs/algo/pgdm.yaml: eta 0, grad_term_weight 1, awd True, sigma_y 0; "
+                f"algo.deg {_REDDIFF_DEG[task]}, exp.num_steps 100 (README)")
+
+
+def _reddiff_row(c, dataset: str, task: str) -> None:
+    s = c.solver
+    s.reddiff_lr, s.reddiff_weight, s.reddiff_obs_weight, s.reddiff_weighting = 0.5, 0.25, 1.0, "linear"
+    s.reddiff_sigma_x0, s.reddiff_steps = 0.0, 100
+    c.noise.params.sigma = 0.0
+    _set_operator(c, _REDDIFF_OPS, task)
+    c.operator.seed = c.seed = 1
+    c.source = (f"NVlabs/RED-diff _configs/algo/reddiff.yaml with README.md's algo.lr 0.5, grad_term_weight 0.25: "
+                f"obs_weight 1, denoise_term_weight linear, sigma_x0 0, sigma_y 0; algo.deg {_REDDIFF_DEG[task]}, "
+                f"exp.num_steps 100")
+
 
 def _diffpir_row(c, dataset: str, task: str) -> None:
     path, c.solver.diffpir_lambda, c.solver.zeta, c.solver.diffpir_steps, c.noise.params.sigma = _DIFFPIR[task]
@@ -254,6 +284,8 @@ _ROWS = {
     "diffpir": ([(d, t) for d in DATASETS for t in _DIFFPIR], _diffpir_row),
     "ddrm": ([(d, t) for d in DATASETS for t in _DDRM], _ddrm_row),
     "ddnm": ([(d, t) for d in DATASETS for t in _DDNM], _ddnm_row),
+    "pgdm": ([(d, t) for d in DATASETS for t in _REDDIFF_DEG], _pgdm_row),
+    "reddiff": ([(d, t) for d in DATASETS for t in _REDDIFF_DEG], _reddiff_row),
 }
 SOLVERS = tuple(_ROWS)
 

@@ -91,6 +91,8 @@ ROWS = {
     "diffpir": ("diffpir", {}, False),
     "ddrm": ("ddrm", {}, False),
     "ddnm+": ("ddnm", {}, False),
+    "pgdm": ("pgdm", {}, False),
+    "reddiff": ("reddiff", {}, False),
 }
 
 

@@ -41,7 +41,7 @@ def test_preset_files_match_the_table():
     on_disk = sorted((d, "codps_plus", t[len("plus_"):]) if s == "codps" and t.startswith("plus_") else (d, s, t)
                      for d, s, t in on_disk)
     assert on_disk == presets.PRESETS
-    assert len(presets.PRESETS) == 83
+    assert len(presets.PRESETS) == 107
 
 
 # Values transcribed from the original YAML files (research note §2.2, §3.6, §4.4), independently of presets.py.
@@ -76,6 +76,10 @@ SEED_VALUES = [
     ("ffhq", "ddnm", "sr4_average", dict(ddnm_eta=0.85, ddnm_steps=100, ddnm_travel_length=1), "block_average", 0.0),
     ("imagenet", "ddnm", "sr4_average_noisy", dict(ddnm_eta=0.85, ddnm_steps=100), "block_average", 0.2),
     ("imagenet", "ddnm", "colorization", dict(ddnm_eta=0.85, ddnm_travel_repeat=1), "colorization", 0.0),
+    # RED-diff code: algo/pgdm.yaml; algo/reddiff.yaml with the README's lr 0.5 and lambda 0.25; 100 steps
+    ("ffhq", "pgdm", "sr4_average", dict(pgdm_eta=0.0, pgdm_weight=1.0, pgdm_steps=100), "block_average", 0.0),
+    ("imagenet", "reddiff", "gaussian_deblur", dict(reddiff_lr=0.5, reddiff_weight=0.25, reddiff_obs_weight=1.0,
+                                                    reddiff_steps=100), "separable_blur", 0.0),
 ]
 
 
@@ -125,7 +129,8 @@ def test_every_preset_builds_operator_noise_and_sampler(dataset, solver, task, t
     c = _load(_file(dataset, solver, task))
     assert c == presets.preset(dataset, solver, task)
     assert c.source.startswith({"dps": "DPS2022/", "codps": "CSIPlab/CoDPS", "codps_plus": "CSIPlab/CoDPS",
-                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm", "ddnm": "wyhuai/DDNM"}[solver])
+                                "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm", "ddnm": "wyhuai/DDNM", "pgdm": "NVlabs/RED-diff",
+                                "reddiff": "NVlabs/RED-diff"}[solver])
     extra = {}
     if c.operator.name == "nonlinear_blur":   # a zero KernelWizard stands in for GOPRO_wVAE.pth
         kw = KernelWizardConfig(nf=4, kernel_dim=32, front_RBs=1, back_RBs=1)

@@ -1,0 +1,9 @@
+"""ffhq / reddiff / inpaint_box: NVlabs/RED-diff _configs/algo/reddiff.yaml with README.md's algo.lr 0.5,
+grad_term_weight 0.25: obs_weight 1, denoise_term_weight linear, sigma_x0 0, sigma_y 0; algo.deg in2
+(its mask files), exp.num_steps 100.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "reddiff", "inpaint_box")
