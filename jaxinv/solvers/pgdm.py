@@ -100,4 +100,4 @@ METHOD = register(Method(
             "pgdm_awd": (True, "pgdm: the code's adaptive weight sqrt(alpha_s) (awd); False: its DDIM-derived one"),
             "pgdm_steps": (100, "pgdm: N, steps at range(0, T, T // N)")},
     traced=("pgdm_eta", "pgdm_weight"), make_sampler=make_sampler, steps=_steps, set_steps=_set_steps,
-    network_evals_per_step=lambda config: 1))
+    network_evals_per_step=lambda config: 1, network_gradient=True))
