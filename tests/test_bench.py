@@ -24,8 +24,8 @@ def test_diffunet_and_admunet_agree_on_one_input():
 def test_bad_case_and_solver_names():
     with pytest.raises(ValueError, match="LAYOUT@IMAGE_SIZE"):
         jax_side.parse_case("ffhq_10m")
-    with pytest.raises(ValueError, match="unknown solver 'ddrm'; registered: diffusion"):
-        jax_side.solver_config("ddrm", "ffhq_10m", 64, 4, 5, "float32")
+    with pytest.raises(ValueError, match="unknown solver 'no_such_solver'; registered: diffusion"):
+        jax_side.solver_config("no_such_solver", "ffhq_10m", 64, 4, 5, "float32")
     with pytest.raises(ValueError, match="'wiener' is a classical baseline"):
         jax_side.solver_config("wiener", "ffhq_10m", 64, 4, 5, "float32")
     from experiments.bench.torch_peer import build_diffunet

@@ -72,7 +72,7 @@ def test_demo_rejects_unknown_tasks_and_solvers(tmp_path):
     c.tasks = "sr8"
     with pytest.raises(ValueError, match="unknown demo tasks"):
         demo.execute(c, progress=False)
-    c.tasks, c.solvers = "sr4", "ddrm"
+    c.tasks, c.solvers = "sr4", "no_such_solver"
     with pytest.raises(ValueError, match="unknown demo solvers"):
         demo.execute(c, progress=False)
     assert not os.listdir(tmp_path)   # nothing written for bad input

@@ -106,9 +106,9 @@ def test_sweep_rejects_untraced_and_bad_grids(tiny_checkpoint, image_dir, tmp_pa
     with pytest.raises(ValueError, match="list of numbers"):
         sweep.parse_grid("solver.scale=['a']", "dps")
     with pytest.raises(ValueError, match="unknown solver"):
-        registry.check_hparams("ddrm", {"scale": 1.0})
+        registry.check_hparams("no_such_solver", {"scale": 1.0})
     bad = config.copy_and_resolve_references()
-    bad.solver.name = "ddrm"
+    bad.solver.name = "no_such_solver"
     with pytest.raises(ValueError, match="unknown solver"):
         sweep.execute(bad, _sweep_cfg(2, "solver.scale=[1]"))
     assert not os.path.exists(tmp_path / "ffhq_dps_sr4_sweep")

@@ -14,7 +14,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.dtypes = ("float32",)                # compute dtype; parameters stay float32 (torch: autocast)
     c.batch_sizes = (1, 2, 4)
     c.solvers = ("dps", "codps_plus", "spgd")
-    c.steps = ml_collections.ConfigDict({"dps": 10, "codps_plus": 10, "spgd": 4})  # sampling steps each
+    # sampling steps each (the baselines for --config.solvers, e.g. '("dps","ddrm","diffpir")')
+    c.steps = ml_collections.ConfigDict({"dps": 10, "codps_plus": 10, "spgd": 4, "diffpir": 10, "ddrm": 10,
+                                         "ddnm": 10, "pgdm": 10, "reddiff": 10})
     c.spgd_inner = 5                       # SPGD warm-up steps J per annealing step
     c.repeats = 3                          # timed calls per sampler and framework (median)
     c.unet_repeats = 5                     # timed calls per raw UNet measurement
