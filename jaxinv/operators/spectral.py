@@ -47,22 +47,22 @@ def _safe_divide(a, b):
     return jnp.where(positive, a / jnp.where(positive, b, 1), 0)
 
 
-def spectral_operators() -> dict[str, str]:
-    """Registered operator name -> when it has the spectral view ("" = always)."""
-    from jaxinv.operators.base import OPERATORS
+def _view_of(operator, method: str, condition: str, what: str, needs: str):
+    """`operator.<method>()`, or a ValueError naming `what`, what it needs and the registered operators whose
+    `condition` class attribute says they have it (None = never, "" = always, else when)."""
+    view = getattr(operator, method)() if callable(getattr(operator, method, None)) else None
+    if view is None:
+        from jaxinv.operators.base import OPERATORS
 
-    return {name: cls.spectral_condition for name, cls in sorted(OPERATORS.items())
-            if cls.spectral_condition is not None}
+        have = ", ".join(f"{name} ({getattr(cls, condition)})" if getattr(cls, condition) else name
+                         for name, cls in sorted(OPERATORS.items()) if getattr(cls, condition) is not None)
+        raise ValueError(f"{what} needs {needs}; {type(operator).__name__} has none. Operators that have it: {have}")
+    return view
 
 
 def spectral_of(operator, what: str) -> Spectral:
     """`operator.spectral()`, or a ValueError naming `what` needs it and the operators that have it."""
-    view = operator.spectral() if callable(getattr(operator, "spectral", None)) else None
-    if view is None:
-        have = ", ".join(f"{n} ({c})" if c else n for n, c in spectral_operators().items())
-        raise ValueError(f"{what} needs a linear operator with a spectral (SVD) view; {type(operator).__name__} "
-                         f"has none. Operators that have it: {have}")
-    return view
+    return _view_of(operator, "spectral", "spectral_condition", what, "a linear operator with a spectral (SVD) view")
 
 
 def gram_solve(operator, r, s2, v, what: str = "the Gram solve"):
@@ -99,21 +99,10 @@ class SVD(NamedTuple):
     measured: jnp.ndarray
 
 
-def svd_operators() -> dict[str, str]:
-    """Registered operator name -> when it has the full SVD view ("" = always)."""
-    from jaxinv.operators.base import OPERATORS
-
-    return {name: cls.svd_condition for name, cls in sorted(OPERATORS.items()) if cls.svd_condition is not None}
-
-
 def svd_of(operator, what: str) -> SVD:
     """`operator.svd()`, or a ValueError naming `what` needs it and the operators that have it."""
-    view = operator.svd() if callable(getattr(operator, "svd", None)) else None
-    if view is None:
-        have = ", ".join(f"{n} ({c})" if c else n for n, c in svd_operators().items())
-        raise ValueError(f"{what} needs a linear operator with a full SVD (A = U S V^T with V^T on every pixel); "
-                         f"{type(operator).__name__} has none. Operators that have it: {have}")
-    return view
+    return _view_of(operator, "svd", "svd_condition", what,
+                    "a linear operator with a full SVD (A = U S V^T with V^T on every pixel)")
 
 
 def separable_spectral(basis_h, eig_h, basis_w, eig_w) -> Spectral:

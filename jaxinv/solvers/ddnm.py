@@ -33,7 +33,7 @@ import numpy as np
 
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
-from jaxinv.solvers.ddrm import ddrm_alphas
+from jaxinv.solvers.ddrm import ddrm_alphas, pair_start
 from jaxinv.solvers.driver import Solver
 from jaxinv.solvers.registry import Method, Sampler, register
 
@@ -130,16 +130,10 @@ def make_sampler(config, shape) -> Sampler:
     pairs = ddnm_pairs(int(d.steps), int(s.ddnm_steps), int(s.ddnm_travel_length), int(s.ddnm_travel_repeat))
     sigma_y = noise_sigma_of(config)
 
-    def start(key, hparams):
-        k_start, k_steps = jax.random.split(key)
-        xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]),
-              "z": jax.random.normal(k_steps, (len(pairs), *shape))}
-        return jax.random.normal(k_start, shape), xs
-
     def solver(prior, operator, y, hparams):
         return ddnm_solver(prior.eps, alphas, operator, y, sigma_y, eta=hparams.get("ddnm_eta", float(s.ddnm_eta)))
 
-    return Sampler(start, solver)
+    return Sampler(pair_start(pairs, shape), solver)
 
 
 def _steps(config) -> int:

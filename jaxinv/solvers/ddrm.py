@@ -53,6 +53,18 @@ def ddrm_sequence(num_train: int, num_steps: int) -> np.ndarray:
     return np.stack([seq[::-1], np.concatenate([[-1], seq[:-1]])[::-1]], axis=1).astype(np.int32)
 
 
+def pair_start(pairs: np.ndarray, noise_shape) -> callable:
+    """`start(key, hparams)` of a sampler over (t, t_next) `pairs`: x_init ~ N(0, I) of the image's shape
+    (noise_shape[-3:]) and xs = {"t", "t_next", "z" (steps, *noise_shape)}."""
+    def start(key, hparams):
+        k_start, k_steps = jax.random.split(key)
+        xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]),
+              "z": jax.random.normal(k_steps, (len(pairs), *noise_shape))}
+        return jax.random.normal(k_start, tuple(noise_shape)[-3:]), xs
+
+    return start
+
+
 def ddrm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.85, eta_b: float = 1.0) -> Solver:
     """DDRM on one image; `alphas` from `ddrm_alphas`, `xs` = {"t", "t_next", "z" (3, *image) noise in
     the SVD's coordinates: missing, less noisy, noisier}."""
@@ -110,19 +122,13 @@ def make_sampler(config, shape) -> Sampler:
     pairs = ddrm_sequence(int(d.steps), int(s.ddrm_steps))
     sigma_y = noise_sigma_of(config)
 
-    def start(key, hparams):
-        k_start, k_steps = jax.random.split(key)
-        xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]),
-              "z": jax.random.normal(k_steps, (len(pairs), 3, *shape))}
-        return jax.random.normal(k_start, shape), xs
-
     def solver(prior, operator, y, hparams):
         base = ddrm_solver(prior.eps, alphas, operator, y, sigma_y,
                            eta=hparams.get("ddrm_eta", float(s.ddrm_eta)),
                            eta_b=hparams.get("ddrm_eta_b", float(s.ddrm_eta_b)))
         return Solver(base.step, init=lambda z: ddrm_start(alphas, operator, y, sigma_y, int(pairs[0, 0]), z))
 
-    return Sampler(start, solver)
+    return Sampler(pair_start(pairs, (3, *shape)), solver)
 
 
 def _steps(config) -> int:

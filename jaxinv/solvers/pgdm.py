@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
-from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence, noise_sigma_of
+from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence, noise_sigma_of, pair_start
 from jaxinv.solvers.driver import Solver
 from jaxinv.solvers.registry import Method, Sampler, register
 
@@ -71,18 +71,12 @@ def make_sampler(config, shape) -> Sampler:
     pairs = ddrm_sequence(int(d.steps), int(s.pgdm_steps))
     sigma_y = noise_sigma_of(config)
 
-    def start(key, hparams):
-        k_start, k_steps = jax.random.split(key)
-        xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]),
-              "z": jax.random.normal(k_steps, (len(pairs), *shape))}
-        return jax.random.normal(k_start, shape), xs
-
     def solver(prior, operator, y, hparams):
         base = pgdm_solver(prior.eps, alphas, operator, y, sigma_y, eta=hparams.get("pgdm_eta", float(s.pgdm_eta)),
                            weight=hparams.get("pgdm_weight", float(s.pgdm_weight)), awd=bool(s.pgdm_awd))
         return Solver(base.step, init=lambda z: pgdm_start(alphas, operator, y, int(pairs[0, 0]), z))
 
-    return Sampler(start, solver)
+    return Sampler(pair_start(pairs, shape), solver)
 
 
 def _steps(config) -> int:
