@@ -1,5 +1,6 @@
 """DDRM: replays of the original `efficient_generalized_steps` (recorded noise) and its step sequence."""
 import argparse
+import pathlib
 
 import numpy as np
 import pytest
@@ -7,9 +8,12 @@ import pytest
 from jaxinv.solvers.ddrm import ddrm_sequence
 
 
-def _args(fixtures_dir, name):
-    return argparse.Namespace(fixture=str(fixtures_dir / "ddrm" / f"{name}.npz"),
-                              spec=str(fixtures_dir / "ddrm" / f"{name}.json"),
+DATA = pathlib.Path(__file__).parent / "data" / "ddrm"
+
+
+def _args(fixtures_dir, name, folder=None):
+    folder = folder or fixtures_dir / "ddrm"
+    return argparse.Namespace(fixture=str(folder / f"{name}.npz"), spec=str(folder / f"{name}.json"),
                               checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
                               model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
 
@@ -23,6 +27,15 @@ def test_replay_matches_original(fixtures_dir, name, threshold):
     out = np.load(fixtures_dir / "ddrm" / f"{name}.npz")["out"]
     assert got_threshold == pytest.approx(threshold * np.abs(out).max())
     assert err < got_threshold, f"{name}: max_abs_err {err}"
+
+
+def test_replay_matches_a_held_out_recording(fixtures_dir):
+    """tests/data/ddrm: eta_b 0.7, eta 0.5, sr2, 8 steps at skip 142 (how it was made: its README)."""
+    from experiments.crosscheck import ddrm
+
+    err, threshold = ddrm.run(_args(fixtures_dir, "ddrm_tiny_sr2_etab", DATA))
+    assert threshold == pytest.approx(1e-4 * np.abs(np.load(DATA / "ddrm_tiny_sr2_etab.npz")["out"]).max())
+    assert err < threshold, err
 
 
 def test_step_sequence_is_the_codes():
