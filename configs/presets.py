@@ -25,6 +25,9 @@ Sources (research note dps_codps_spgd.md §2.2, §3.6, §4.4):
   algo.sigma_y=0 algo.lr=0.5 algo.grad_term_weight=0.25` for RED-diff) and the `algo.deg` of
   `utils/degredations.py` (`deblur_gauss`: 5 taps of sigma 25); its masks are files, the box rows draw
   the DPS box.
+- zhangbingliang2019/DAPS `configs/task/<task>.yaml` blocks `pixel` (Langevin) and `pixel_hmc` (tasks
+  `<task>_hmc`) with `configs/sampler/edm_daps.yaml` (200 annealing steps, sigma 100 -> 0.1, poly-7;
+  the PF-ODE 5 steps to 0.01) and `configs/default.yaml` seed 42; the operators are SPGD's (its fork).
 
 Where paper and code disagree these presets follow the released code (the code's configs produced
 the papers' tables): DPS `scale` is the code's (paper zeta' = scale / 2 differs, issues #6, #20),
@@ -225,6 +228,42 @@ def _reddiff_row(c, dataset: str, task: str) -> None:
                 f"obs_weight 1, denoise_term_weight linear, sigma_x0 0, sigma_y 0; algo.deg {_REDDIFF_DEG[task]}, "
                 f"exp.num_steps 100")
 
+_DAPS_OPS = {**_SPGD_OPS, "inpaint_random": ("inpainting", dict(mask_type="random", mask_prob_range=(0.70, 0.71),
+                                                                margin=(32, 32)), False)}
+# task -> (config file, pixel (J, lr, lr_min_ratio), pixel_hmc (J, lr, lr_min_ratio, momentum))
+_DAPS = {
+    "sr4": ("down_sampling", (100, 1e-4, 0.01), (12, 1.04e-4, 0.012, 0.90)),
+    "gaussian_deblur": ("gaussian_blur", (100, 1e-4, 0.01), (82, 4.04e-5, 0.011, 0.10)),
+    "motion_deblur": ("motion_blur", (100, 5e-5, 0.01), (96, 3.69e-5, 0.01, 0.11)),
+    "inpaint_random": ("inpainting_rand", (100, 1e-4, 0.01), (11, 3.56e-5, 0.015, 0.80)),
+    "inpaint_box": ("inpainting", (100, 5e-5, 0.01), (84, 1.15e-5, 0.014, 0.003)),
+    "phase_retrieval": ("phase_retrieval", (100, 5e-5, 0.01), (62, 9.75e-6, 0.019, 0.73)),
+    "nonlinear_deblur": ("nonlinear_blur", (200, 1e-5, 0.01), (85, 1.20e-5, 0.012, 0.46)),
+    "hdr": ("hdr", (100, 2e-5, 0.01), (100, 2.18e-5, 0.013, 0.23)),
+}
+_DAPS_TASKS = [t for base in _DAPS for t in (base, f"{base}_hmc")]
+
+
+def _daps_row(c, dataset: str, task: str) -> None:
+    hmc = task.endswith("_hmc")
+    base = task[: -len("_hmc")] if hmc else task
+    path, pixel, pixel_hmc = _DAPS[base]
+    s = c.solver
+    if hmc:
+        (s.daps_mcmc_steps, s.daps_lr, s.daps_lr_min_ratio, s.daps_momentum), s.daps_mc_algo = pixel_hmc, "hmc"
+    else:
+        (s.daps_mcmc_steps, s.daps_lr, s.daps_lr_min_ratio), s.daps_mc_algo = pixel, "langevin"
+    s.daps_tau, s.daps_ode_steps, s.daps_ode_sigma_min = 0.01, 5, 0.01
+    a = c.annealing
+    a.num_steps, a.sigma_max, a.sigma_min, a.timestep = 200, 100.0, 0.1, "poly-7"
+    c.noise.params.sigma = 0.05
+    _set_operator(c, _DAPS_OPS, base)
+    c.operator.seed = c.seed = 42
+    c.source = (f"zhangbingliang2019/DAPS configs/task/{path}.yaml block {'pixel_hmc' if hmc else 'pixel'}: "
+                f"{s.daps_mc_algo}, num_steps {s.daps_mcmc_steps}, lr {s.daps_lr}, lr_min_ratio {s.daps_lr_min_ratio}"
+                + (f", momentum {s.daps_momentum}" if hmc else "") + ", tau 0.01, prior_solver gaussian, sigma 0.05; "
+                "configs/sampler/edm_daps.yaml: 200 steps, sigma 100 -> 0.1, poly-7, PF-ODE 5 steps to 0.01")
+
 
 def _diffpir_row(c, dataset: str, task: str) -> None:
     path, c.solver.diffpir_lambda, c.solver.zeta, c.solver.diffpir_steps, c.noise.params.sigma = _DIFFPIR[task]
@@ -286,6 +325,7 @@ _ROWS = {
     "ddnm": ([(d, t) for d in DATASETS for t in _DDNM], _ddnm_row),
     "pgdm": ([(d, t) for d in DATASETS for t in _REDDIFF_DEG], _pgdm_row),
     "reddiff": ([(d, t) for d in DATASETS for t in _REDDIFF_DEG], _reddiff_row),
+    "daps": ([(d, t) for d in DATASETS for t in _DAPS_TASKS], _daps_row),
 }
 SOLVERS = tuple(_ROWS)
 

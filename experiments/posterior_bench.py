@@ -81,6 +81,7 @@ def denoiser_of(prior: dict):
 # make 400 of 1000.
 COMMON = {"diffusion.var_type": "fixed_small", "diffusion.clip_denoised": False, "noise.name": "gaussian",
           "noise.params.sigma": NOISE_SIGMA, "annealing.sigma_max": 100.0, "annealing.sigma_min": 0.01}
+DAPS_MCMC = 20       # Langevin steps per annealing step (the image presets: 100)
 ROWS = {
     "ddpm": ("ddpm", {}, False),
     "euler": ("spgd", {"solver.num_inner": 1, "solver.lr": 0.0}, False),   # the PF-ODE, no guidance
@@ -93,6 +94,7 @@ ROWS = {
     "ddnm+": ("ddnm", {}, False),
     "pgdm": ("pgdm", {}, False),
     "reddiff": ("reddiff", {}, False),
+    "daps": ("daps", {"solver.daps_mcmc_steps": DAPS_MCMC, "solver.daps_tau": NOISE_SIGMA}, False),
 }
 
 

@@ -41,7 +41,7 @@ def test_preset_files_match_the_table():
     on_disk = sorted((d, "codps_plus", t[len("plus_"):]) if s == "codps" and t.startswith("plus_") else (d, s, t)
                      for d, s, t in on_disk)
     assert on_disk == presets.PRESETS
-    assert len(presets.PRESETS) == 107
+    assert len(presets.PRESETS) == 139
 
 
 # Values transcribed from the original YAML files (research note §2.2, §3.6, §4.4), independently of presets.py.
@@ -80,6 +80,13 @@ SEED_VALUES = [
     ("ffhq", "pgdm", "sr4_average", dict(pgdm_eta=0.0, pgdm_weight=1.0, pgdm_steps=100), "block_average", 0.0),
     ("imagenet", "reddiff", "gaussian_deblur", dict(reddiff_lr=0.5, reddiff_weight=0.25, reddiff_obs_weight=1.0,
                                                     reddiff_steps=100), "separable_blur", 0.0),
+    # DAPS: configs/task/*.yaml pixel / pixel_hmc blocks
+    ("ffhq", "daps", "sr4", dict(daps_mcmc_steps=100, daps_lr=1e-4, daps_lr_min_ratio=0.01, daps_tau=0.01),
+     "super_resolution", 0.05),
+    ("imagenet", "daps", "gaussian_deblur_hmc", dict(daps_mcmc_steps=82, daps_lr=4.04e-5, daps_momentum=0.10),
+     "gaussian_blur", 0.05),
+    ("ffhq", "daps", "phase_retrieval_hmc", dict(daps_mcmc_steps=62, daps_lr=9.75e-6, daps_lr_min_ratio=0.019,
+                                                 daps_momentum=0.73), "phase_retrieval", 0.05),
 ]
 
 
@@ -130,7 +137,7 @@ def test_every_preset_builds_operator_noise_and_sampler(dataset, solver, task, t
     assert c == presets.preset(dataset, solver, task)
     assert c.source.startswith({"dps": "DPS2022/", "codps": "CSIPlab/CoDPS", "codps_plus": "CSIPlab/CoDPS",
                                 "spgd": "74587887/SPGD", "diffpir": "yuanzhi-zhu/DiffPIR", "ddrm": "bahjat-kawar/ddrm", "ddnm": "wyhuai/DDNM", "pgdm": "NVlabs/RED-diff",
-                                "reddiff": "NVlabs/RED-diff"}[solver])
+                                "reddiff": "NVlabs/RED-diff", "daps": "zhangbingliang2019/DAPS"}[solver])
     extra = {}
     if c.operator.name == "nonlinear_blur":   # a zero KernelWizard stands in for GOPRO_wVAE.pth
         kw = KernelWizardConfig(nf=4, kernel_dim=32, front_RBs=1, back_RBs=1)

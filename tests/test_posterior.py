@@ -8,7 +8,7 @@ from jaxinv.solvers.gaussian_posterior import (gaussian_posterior, mixture_momen
 N = 400
 D = 20
 STEPS = (10, 100)
-CONDITIONAL = ("dps", "codps", "codps+", "spgd", "ddrm", "ddnm+", "pgdm", "reddiff")
+CONDITIONAL = ("dps", "codps", "codps+", "spgd", "ddrm", "ddnm+", "pgdm", "reddiff", "daps")
 EXACT_DATA_STEP = ("diffpir",)
 
 
@@ -72,7 +72,7 @@ def test_posterior_mean_error_falls_with_steps(gaussian_results, name):
 
 # measured mean RMS errors at 100 steps (d=20, random A, n=400): see docs/posterior_bench.md
 FINE_MEAN_BOUND = {"dps": 0.05, "codps": 0.06, "codps+": 0.07, "spgd": 0.05, "ddrm": 0.03, "ddnm+": 0.03,
-                   "pgdm": 0.04, "reddiff": 0.04}
+                   "pgdm": 0.04, "reddiff": 0.04, "daps": 0.12}
 
 
 @pytest.mark.parametrize("name", EXACT_DATA_STEP)

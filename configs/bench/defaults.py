@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.solvers = ("dps", "codps_plus", "spgd")
     # sampling steps each (the baselines for --config.solvers, e.g. '("dps","ddrm","diffpir")')
     c.steps = ml_collections.ConfigDict({"dps": 10, "codps_plus": 10, "spgd": 4, "diffpir": 10, "ddrm": 10,
-                                         "ddnm": 10, "pgdm": 10, "reddiff": 10})
+                                         "ddnm": 10, "pgdm": 10, "reddiff": 10, "daps": 4})
     c.spgd_inner = 5                       # SPGD warm-up steps J per annealing step
     c.repeats = 3                          # timed calls per sampler and framework (median)
     c.unet_repeats = 5                     # timed calls per raw UNet measurement

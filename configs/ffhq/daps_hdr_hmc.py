@@ -1,0 +1,9 @@
+"""ffhq / daps / hdr_hmc: zhangbingliang2019/DAPS configs/task/hdr.yaml block pixel_hmc: hmc, num_steps
+100, lr 2.18e-05, lr_min_ratio 0.013, momentum 0.23, tau 0.01, prior_solver gaussian, sigma 0.05;
+configs/sampler/edm_daps.yaml: 200 steps, sigma 100 -> 0.1, poly-7, PF-ODE 5 steps to 0.01.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("ffhq", "daps", "hdr_hmc")

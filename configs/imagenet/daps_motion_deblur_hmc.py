@@ -1,0 +1,10 @@
+"""imagenet / daps / motion_deblur_hmc: zhangbingliang2019/DAPS configs/task/motion_blur.yaml block
+pixel_hmc: hmc, num_steps 96, lr 3.69e-05, lr_min_ratio 0.01, momentum 0.11, tau 0.01, prior_solver
+gaussian, sigma 0.05; configs/sampler/edm_daps.yaml: 200 steps, sigma 100 -> 0.1, poly-7, PF-ODE 5 steps
+to 0.01.
+"""
+from configs.presets import preset
+
+
+def get_config():
+    return preset("imagenet", "daps", "motion_deblur_hmc")
