@@ -1,5 +1,6 @@
 """DAPS: replays of the original `sampler.DAPS.sample` (Langevin and HMC; recorded draws) and its schedule."""
 import argparse
+import pathlib
 
 import numpy as np
 import pytest
@@ -7,19 +8,25 @@ import pytest
 from jaxinv.solvers.daps import daps_sigmas, daps_solver
 
 
-def _args(fixtures_dir, name):
-    return argparse.Namespace(fixture=str(fixtures_dir / "daps" / f"{name}.npz"),
-                              spec=str(fixtures_dir / "daps" / f"{name}.json"),
+DATA = pathlib.Path(__file__).parent / "data" / "daps"
+
+
+def _args(fixtures_dir, name, folder=None):
+    folder = folder or fixtures_dir / "daps"
+    return argparse.Namespace(fixture=str(folder / f"{name}.npz"), spec=str(folder / f"{name}.json"),
                               checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
                               model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
 
 
-@pytest.mark.parametrize("name", ["daps_tiny_sr4", "daps_tiny_sr4_hmc"])
-def test_replay_matches_original(fixtures_dir, name):
+@pytest.mark.parametrize("name,held_out", [("daps_tiny_sr4", False), ("daps_tiny_sr4_hmc", False),
+                                           ("daps_tiny_blur_hmc_b2", True), ("daps_tiny_blur_langevin_b2", True)])
+def test_replay_matches_original(fixtures_dir, name, held_out):
+    """The shared recordings (SR x4) and two made here (tests/data/daps: Gaussian blur, batch 2)."""
     from experiments.crosscheck import daps
 
-    err, threshold = daps.run(_args(fixtures_dir, name))
-    out = np.load(fixtures_dir / "daps" / f"{name}.npz")["out"]
+    folder = DATA if held_out else fixtures_dir / "daps"
+    err, threshold = daps.run(_args(fixtures_dir, name, folder))
+    out = np.load(folder / f"{name}.npz")["out"]
     assert threshold == pytest.approx(1e-4 * np.abs(out).max())
     assert err < threshold, err
 

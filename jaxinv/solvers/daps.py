@@ -50,8 +50,8 @@ def daps_xs(num_steps: int, sigma_max: float, sigma_min: float, ode_steps: int, 
 
 def daps_solver(denoiser, operator, y, num_mcmc: int = 100, tau: float = 0.01, mc_algo: str = "langevin",
                 momentum: float = 0.9) -> Solver:
-    """DAPS on one image; `xs` = daps_xs(...) plus "z" (J + 2, *image): J MCMC draws, the forward draw,
-    the HMC start velocity."""
+    """DAPS on one image; `xs` = daps_xs(...) plus, per step, "z" (J + 2, *image): J MCMC draws, the forward
+    draw, the HMC start velocity, or a "key" they are drawn from (N (J + 2) images at once would not fit)."""
     if mc_algo not in MC_ALGOS:
         raise ValueError(f"unknown DAPS mc_algo {mc_algo!r}; expected one of {MC_ALGOS}")
 
@@ -59,7 +59,8 @@ def daps_solver(denoiser, operator, y, num_mcmc: int = 100, tau: float = 0.01, m
         return jax.grad(lambda x: jnp.sum((operator.forward(x) - y) ** 2))(x)
 
     def step(x_t, xs):
-        sigma, grid, lr, z = xs["sigma"], xs["ode"], xs["lr"], xs["z"]
+        sigma, grid, lr = xs["sigma"], xs["ode"], xs["lr"]
+        z = xs["z"] if "z" in xs else jax.random.normal(xs["key"], (num_mcmc + 2, *x_t.shape))
 
         def euler(x, i):
             t, t_next = grid[i], grid[i + 1]
@@ -94,7 +95,7 @@ def make_sampler(config, shape) -> Sampler:
         k_start, k_steps = jax.random.split(key)
         xs = daps_xs(n, float(a.sigma_max), float(a.sigma_min), int(s.daps_ode_steps), float(s.daps_ode_sigma_min),
                      hparams.get("daps_lr", float(s.daps_lr)), float(s.daps_lr_min_ratio), a.timestep)
-        xs["z"] = jax.random.normal(k_steps, (n, j + 2, *shape))
+        xs["key"] = jax.random.split(k_steps, n)
         return float(a.sigma_max) * jax.random.normal(k_start, shape), xs
 
     def solver(prior, operator, y, hparams):
