@@ -1,21 +1,16 @@
 """DAPS: replays of the original `sampler.DAPS.sample` (Langevin and HMC; recorded draws) and its schedule."""
-import argparse
 import pathlib
 
 import numpy as np
 import pytest
 
 from jaxinv.solvers.daps import daps_sigmas, daps_solver
+from replays import replay_args
 
 
 DATA = pathlib.Path(__file__).parent / "data" / "daps"
 
 
-def _args(fixtures_dir, name, folder=None):
-    folder = folder or fixtures_dir / "daps"
-    return argparse.Namespace(fixture=str(folder / f"{name}.npz"), spec=str(folder / f"{name}.json"),
-                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
-                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
 
 
 @pytest.mark.parametrize("name,held_out", [("daps_tiny_sr4", False), ("daps_tiny_sr4_hmc", False),
@@ -25,7 +20,7 @@ def test_replay_matches_original(fixtures_dir, name, held_out):
     from experiments.crosscheck import daps
 
     folder = DATA if held_out else fixtures_dir / "daps"
-    err, threshold = daps.run(_args(fixtures_dir, name, folder))
+    err, threshold = daps.run(replay_args(fixtures_dir, folder / name))
     out = np.load(folder / f"{name}.npz")["out"]
     assert threshold == pytest.approx(1e-4 * np.abs(out).max())
     assert err < threshold, err

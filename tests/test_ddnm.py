@@ -1,25 +1,17 @@
 """DDNM / DDNM+: the replay of the original `ddnm_diffusion`, its time-travel schedule and DDNM+'s step."""
-import argparse
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxinv.solvers.ddnm import ddnm_pairs, ddnm_solver, schedule_jump
 from jaxinv.solvers.ddrm import ddrm_alphas
-
-
-def _args(fixtures_dir, name):
-    return argparse.Namespace(fixture=str(fixtures_dir / "ddnm" / f"{name}.npz"),
-                              spec=str(fixtures_dir / "ddnm" / f"{name}.json"),
-                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
-                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
+from replays import replay_args
 
 
 def test_replay_matches_original(fixtures_dir):
     from experiments.crosscheck import ddnm
 
-    err, threshold = ddnm.run(_args(fixtures_dir, "ddnm_tiny_sr4"))
+    err, threshold = ddnm.run(replay_args(fixtures_dir, fixtures_dir / "ddnm" / "ddnm_tiny_sr4"))
     out = np.load(fixtures_dir / "ddnm" / "ddnm_tiny_sr4.npz")["out"]
     assert threshold == pytest.approx(1e-4 * np.abs(out).max())
     assert err < threshold, err
@@ -29,7 +21,7 @@ def test_ddnm_plus_recordings_are_refused(fixtures_dir):
     from experiments.crosscheck import ddnm
 
     with pytest.raises(ValueError, match="DDNM\\+ recordings cannot be replayed"):
-        ddnm.run(_args(fixtures_dir, "ddnm_plus_tiny_deblur"))
+        ddnm.run(replay_args(fixtures_dir, fixtures_dir / "ddnm" / "ddnm_plus_tiny_deblur"))
 
 
 def test_time_travel_schedule_is_repaints():

@@ -1,21 +1,16 @@
 """DDRM: replays of the original `efficient_generalized_steps` (recorded noise) and its step sequence."""
-import argparse
 import pathlib
 
 import numpy as np
 import pytest
 
 from jaxinv.solvers.ddrm import ddrm_sequence
+from replays import replay_args
 
 
 DATA = pathlib.Path(__file__).parent / "data" / "ddrm"
 
 
-def _args(fixtures_dir, name, folder=None):
-    folder = folder or fixtures_dir / "ddrm"
-    return argparse.Namespace(fixture=str(folder / f"{name}.npz"), spec=str(folder / f"{name}.json"),
-                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
-                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
 
 
 @pytest.mark.parametrize("name,threshold", [("ddrm_tiny_sr4", 1e-4), ("ddrm_tiny_deblur_gauss", 3e-4)])
@@ -23,7 +18,7 @@ def test_replay_matches_original(fixtures_dir, name, threshold):
     """Thresholds relative to max|out| (experiments/crosscheck/ddrm.py says why deblurring's is wider)."""
     from experiments.crosscheck import ddrm
 
-    err, got_threshold = ddrm.run(_args(fixtures_dir, name))
+    err, got_threshold = ddrm.run(replay_args(fixtures_dir, fixtures_dir / "ddrm" / name))
     out = np.load(fixtures_dir / "ddrm" / f"{name}.npz")["out"]
     assert got_threshold == pytest.approx(threshold * np.abs(out).max())
     assert err < got_threshold, f"{name}: max_abs_err {err}"
@@ -33,7 +28,7 @@ def test_replay_matches_a_held_out_recording(fixtures_dir):
     """tests/data/ddrm: eta_b 0.7, eta 0.5, sr2, 8 steps at skip 142 (how it was made: its README)."""
     from experiments.crosscheck import ddrm
 
-    err, threshold = ddrm.run(_args(fixtures_dir, "ddrm_tiny_sr2_etab", DATA))
+    err, threshold = ddrm.run(replay_args(fixtures_dir, DATA / "ddrm_tiny_sr2_etab"))
     assert threshold == pytest.approx(1e-4 * np.abs(np.load(DATA / "ddrm_tiny_sr2_etab.npz")["out"]).max())
     assert err < threshold, err
 

@@ -1,5 +1,4 @@
 """DiffPIR: replays of the original deblurring script (recorded noise) and the pieces around its loop."""
-import argparse
 import pathlib
 
 import jax.numpy as jnp
@@ -7,14 +6,9 @@ import numpy as np
 import pytest
 
 from jaxinv.solvers.diffpir import diffpir_sequence
+from replays import replay_args
 
 DATA = pathlib.Path(__file__).parent / "data" / "diffpir"
-
-
-def _args(fixtures_dir, fixture):
-    return argparse.Namespace(fixture=str(fixture.with_suffix(".npz")), spec=str(fixture.with_suffix(".json")),
-                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
-                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
 
 
 @pytest.mark.parametrize("where,name,threshold", [
@@ -27,7 +21,7 @@ def test_replay_matches_original(fixtures_dir, where, name, threshold):
     from experiments.crosscheck import diffpir
 
     fixture = (fixtures_dir / "diffpir" if where == "shared" else DATA) / name
-    err, got_threshold = diffpir.run(_args(fixtures_dir, fixture))
+    err, got_threshold = diffpir.run(replay_args(fixtures_dir, fixture))
     assert got_threshold == pytest.approx(threshold * np.abs(np.load(fixture.with_suffix(".npz"))["out"]).max())
     assert err < got_threshold, f"{name}: max_abs_err {err}"
 

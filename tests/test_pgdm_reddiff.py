@@ -1,18 +1,10 @@
 """PiGDM and RED-diff: replays of the RED-diff code's `algos/pgdm.py` and `algos/reddiff.py`, and their steps."""
-import argparse
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from jaxinv.solvers.ddrm import ddrm_alphas
-
-
-def _args(fixtures_dir, sub, name):
-    return argparse.Namespace(fixture=str(fixtures_dir / sub / f"{name}.npz"),
-                              spec=str(fixtures_dir / sub / f"{name}.json"),
-                              checkpoint=str(fixtures_dir / "adm" / "adm_tiny_a.pt"),
-                              model_config=str(fixtures_dir / "adm" / "adm_tiny_a_config.json"))
+from replays import replay_args
 
 
 @pytest.mark.parametrize("method", ["pgdm", "reddiff"])
@@ -20,7 +12,7 @@ def test_replay_matches_original(fixtures_dir, method):
     import importlib
 
     module = importlib.import_module(f"experiments.crosscheck.{method}")
-    err, threshold = module.run(_args(fixtures_dir, method, f"{method}_tiny_sr4"))
+    err, threshold = module.run(replay_args(fixtures_dir, fixtures_dir / method / f"{method}_tiny_sr4"))
     out = np.load(fixtures_dir / method / f"{method}_tiny_sr4.npz")["out"]
     assert threshold == pytest.approx(1e-4 * np.abs(out).max())
     assert err < threshold, err
@@ -30,9 +22,9 @@ def test_replays_refuse_each_others_fixtures(fixtures_dir):
     from experiments.crosscheck import pgdm, reddiff
 
     with pytest.raises(ValueError, match="not a PiGDM fixture"):
-        pgdm.run(_args(fixtures_dir, "reddiff", "reddiff_tiny_sr4"))
+        pgdm.run(replay_args(fixtures_dir, fixtures_dir / "reddiff" / "reddiff_tiny_sr4"))
     with pytest.raises(ValueError, match="not a RED-diff fixture"):
-        reddiff.run(_args(fixtures_dir, "pgdm", "pgdm_tiny_sr4"))
+        reddiff.run(replay_args(fixtures_dir, fixtures_dir / "pgdm" / "pgdm_tiny_sr4"))
 
 
 def test_pgdm_noisy_guidance_is_the_papers_on_a_linear_denoiser():
