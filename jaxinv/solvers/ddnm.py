@@ -34,7 +34,7 @@ import numpy as np
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
 from jaxinv.solvers.ddrm import ddrm_alphas, pair_start
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
@@ -117,11 +117,8 @@ def ddnm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
 
 
 def noise_sigma_of(config) -> float:
-    if config.noise.name == "clean":
-        return 0.0
-    if config.noise.name != "gaussian":
-        raise ValueError(f"DDNM's noise model is Gaussian, not {config.noise.name!r}")
-    return float(config.noise.params["sigma"])
+    """0 for clean measurements (DDNM), else the Gaussian sigma (DDNM+)."""
+    return 0.0 if config.noise.name == "clean" else gaussian_noise_sigma(config, "DDNM")
 
 
 def make_sampler(config, shape) -> Sampler:

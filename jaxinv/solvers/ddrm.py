@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators.spectral import svd_of
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
@@ -110,17 +110,11 @@ def ddrm_start(alphas, operator, y, sigma_y: float, t_first: int, z):
     return svd.v((mean + remaining * z) / sigma)
 
 
-def noise_sigma_of(config) -> float:
-    if config.noise.name != "gaussian":
-        raise ValueError(f"DDRM's update needs Gaussian noise, not {config.noise.name!r}")
-    return float(config.noise.params["sigma"])
-
-
 def make_sampler(config, shape) -> Sampler:
     s, d = config.solver, config.diffusion
     alphas = ddrm_alphas(int(d.steps), d.noise_schedule)
     pairs = ddrm_sequence(int(d.steps), int(s.ddrm_steps))
-    sigma_y = noise_sigma_of(config)
+    sigma_y = gaussian_noise_sigma(config, "DDRM's update")
 
     def solver(prior, operator, y, hparams):
         base = ddrm_solver(prior.eps, alphas, operator, y, sigma_y,

@@ -37,7 +37,7 @@ import numpy as np
 
 from jaxinv.diffusion import make_schedule, p_mean_variance
 from jaxinv.operators import spectral
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
 from jaxinv.solvers.registry import Method, Sampler, register
 
 SKIP_TYPES = ("quad", "uniform")
@@ -120,12 +120,6 @@ def diffpir_start_upsampled(tables: dict, u, z):
     return tables["sqrt_abar"][-1] * u + tables["sqrt_1m"][-1] * z
 
 
-def noise_sigma_of(config) -> float:
-    if config.noise.name != "gaussian":
-        raise ValueError(f"DiffPIR's data weight needs Gaussian noise, not {config.noise.name!r}")
-    return float(config.noise.params["sigma"])
-
-
 def make_sampler(config, shape) -> Sampler:
     s, d = config.solver, config.diffusion
     tables = diffpir_tables(int(d.steps), d.noise_schedule)
@@ -134,7 +128,7 @@ def make_sampler(config, shape) -> Sampler:
     inner = int(s.diffpir_inner)
     if inner < 1:
         raise ValueError(f"solver.diffpir_inner must be >= 1, got {inner}")
-    sigma = noise_sigma_of(config)
+    sigma = gaussian_noise_sigma(config, "DiffPIR's data weight")
     n = len(timesteps) - 1      # updates; the code's last network call is unused
 
     def start(key, hparams):

@@ -31,6 +31,13 @@ class Solver(NamedTuple):
     output: Callable[[Any], jax.Array] = _identity
 
 
+def gaussian_noise_sigma(config, what: str) -> float:
+    """The measurement noise sigma ([-1, 1] units) of a config whose noise model must be Gaussian."""
+    if config.noise.name != "gaussian":
+        raise ValueError(f"{what} needs Gaussian noise, not {config.noise.name!r}")
+    return float(config.noise.params["sigma"])
+
+
 def reverse_steps(num_steps: int) -> jax.Array:
     """Respaced indices in sampling order: N-1, ..., 0 (k = 0 is the first, noisiest step)."""
     return jnp.arange(num_steps - 1, -1, -1, dtype=jnp.int32)

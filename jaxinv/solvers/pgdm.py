@@ -23,8 +23,8 @@ import jax.numpy as jnp
 
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
-from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence, noise_sigma_of, pair_start
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence, pair_start
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
@@ -69,7 +69,7 @@ def make_sampler(config, shape) -> Sampler:
     s, d = config.solver, config.diffusion
     alphas = ddrm_alphas(int(d.steps), d.noise_schedule)
     pairs = ddrm_sequence(int(d.steps), int(s.pgdm_steps))
-    sigma_y = noise_sigma_of(config)
+    sigma_y = gaussian_noise_sigma(config, "PiGDM's guidance")
 
     def solver(prior, operator, y, hparams):
         base = pgdm_solver(prior.eps, alphas, operator, y, sigma_y, eta=hparams.get("pgdm_eta", float(s.pgdm_eta)),
