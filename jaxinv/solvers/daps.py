@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion.edm import poly_time_steps
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 MC_ALGOS = ("langevin", "hmc")
@@ -60,7 +60,7 @@ def daps_solver(denoiser, operator, y, num_mcmc: int = 100, tau: float = 0.01, m
 
     def step(x_t, xs):
         sigma, grid, lr = xs["sigma"], xs["ode"], xs["lr"]
-        z = xs["z"] if "z" in xs else jax.random.normal(xs["key"], (num_mcmc + 2, *x_t.shape))
+        z = step_draws(xs, (num_mcmc + 2, *x_t.shape))
 
         def euler(x, i):
             t, t_next = grid[i], grid[i + 1]

@@ -34,7 +34,7 @@ import numpy as np
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
 from jaxinv.solvers.ddrm import ddrm_alphas, pair_start
-from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
@@ -65,7 +65,7 @@ def ddnm_pairs(num_train: int, num_steps: int, travel_length: int = 1, travel_re
 
 
 def ddnm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.85) -> Solver:
-    """DDNM (sigma_y = 0) or DDNM+ on one image; carry (x, last x0); `xs` = {"t", "t_next", "z"}."""
+    """DDNM (sigma_y = 0) or DDNM+ on one image; carry (x, last x0); `xs` = {"t", "t_next", "z" or "key"}."""
     alphas = jnp.asarray(alphas)
     plus = sigma_y > 0
     if plus:
@@ -96,7 +96,7 @@ def ddnm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
 
     def step(carry, xs):
         x, x0_last = carry
-        t, t_next, z = xs["t"], xs["t_next"], xs["z"]
+        t, t_next, z = xs["t"], xs["t_next"], step_draws(xs, x.shape)
         a_next = alphas[t_next + 1]
         forward = t_next < t
 

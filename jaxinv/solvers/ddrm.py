@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators.spectral import svd_of
-from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
@@ -55,11 +55,11 @@ def ddrm_sequence(num_train: int, num_steps: int) -> np.ndarray:
 
 def pair_start(pairs: np.ndarray, noise_shape) -> callable:
     """`start(key, hparams)` of a sampler over (t, t_next) `pairs`: x_init ~ N(0, I) of the image's shape
-    (noise_shape[-3:]) and xs = {"t", "t_next", "z" (steps, *noise_shape)}."""
+    (noise_shape[-3:]) and xs = {"t", "t_next", "key"} (each step draws noise_shape from its key)."""
     def start(key, hparams):
         k_start, k_steps = jax.random.split(key)
         xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]),
-              "z": jax.random.normal(k_steps, (len(pairs), *noise_shape))}
+              "key": jax.random.split(k_steps, len(pairs))}
         return jax.random.normal(k_start, tuple(noise_shape)[-3:]), xs
 
     return start
@@ -67,7 +67,7 @@ def pair_start(pairs: np.ndarray, noise_shape) -> callable:
 
 def ddrm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.85, eta_b: float = 1.0) -> Solver:
     """DDRM on one image; `alphas` from `ddrm_alphas`, `xs` = {"t", "t_next", "z" (3, *image) noise in
-    the SVD's coordinates: missing, less noisy, noisier}."""
+    the SVD's coordinates: missing, less noisy, noisier, or a "key" to draw it}."""
     svd = svd_of(operator, "DDRM")
     alphas = jnp.asarray(alphas)
     s, measured, y_bar = svd.singulars, svd.measured, svd.ut(y)
@@ -77,7 +77,7 @@ def ddrm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
     safe_sigma_y = sigma_y if sigma_y > 0 else 1.0      # the less-noisy case needs sigma_y > 0
 
     def step(x, xs):
-        t, t_next, z = xs["t"], xs["t_next"], xs["z"]
+        t, t_next, z = xs["t"], xs["t_next"], step_draws(xs, (3, *x.shape))
         a, a_next = alphas[t + 1], alphas[t_next + 1]
         eps = split_model_output(eps_model(x, t.astype(jnp.float32)), x.shape[-1])[0]
         x0 = (x - eps * jnp.sqrt(1 - a)) / jnp.sqrt(a)

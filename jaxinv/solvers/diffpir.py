@@ -37,7 +37,7 @@ import numpy as np
 
 from jaxinv.diffusion import make_schedule, p_mean_variance
 from jaxinv.operators import spectral
-from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 SKIP_TYPES = ("quad", "uniform")
@@ -73,7 +73,7 @@ def diffpir_sequence(num_train: int, num_iters: int, skip_type: str = "quad") ->
 def diffpir_solver(eps_model, schedule, tables: dict, operator, y, noise_sigma: float, lambda_: float = 7.0,
                    zeta: float = 0.3, eta: float = 0.0, inner: int = 1, clip_denoised: bool = True) -> Solver:
     """DiffPIR on one image; `schedule` is the full guided-diffusion one (the network's pred_xstart),
-    `xs` = {"t", "t_next" (timesteps), "z" (inner, 3, *image) noise}."""
+    `xs` = {"t", "t_next" (timesteps), "z" (inner, 3, *image) noise or a "key" to draw it}."""
     sqrt_abar, sqrt_1m, betas = (jnp.asarray(tables[k]) for k in ("sqrt_abar", "sqrt_1m", "betas"))
     sigma_n = max(0.001, noise_sigma / 2.0)             # [0, 1] units, as the code
     rho = lambda t: lambda_ * sigma_n**2 / (sqrt_1m[t] / sqrt_abar[t]) ** 2  # noqa: E731
@@ -94,12 +94,12 @@ def diffpir_solver(eps_model, schedule, tables: dict, operator, y, noise_sigma: 
                 + jnp.sqrt(zeta) * sqrt_1m[t_next] * z[1])
 
     def step(x, xs):
-        t, t_next = xs["t"], xs["t_next"]
+        t, t_next, z = xs["t"], xs["t_next"], step_draws(xs, (inner, 3, *x.shape))
         for u in range(inner):   # static and small: the code's iter_num_U
-            x_next = iteration(x, t, t_next, xs["z"][u])
+            x_next = iteration(x, t, t_next, z[u])
             if u < inner - 1:
                 a = sqrt_abar[t] / sqrt_abar[t_next]
-                x = a * x_next + jnp.sqrt(sqrt_1m[t] ** 2 - a**2 * sqrt_1m[t_next] ** 2) * xs["z"][u, 2]
+                x = a * x_next + jnp.sqrt(sqrt_1m[t] ** 2 - a**2 * sqrt_1m[t_next] ** 2) * z[u, 2]
         return x_next, {}
 
     return Solver(step)
@@ -134,7 +134,7 @@ def make_sampler(config, shape) -> Sampler:
     def start(key, hparams):
         k_start, k_steps = jax.random.split(key)
         xs = {"t": jnp.asarray(timesteps[:-1]), "t_next": jnp.asarray(timesteps[1:]),
-              "z": jax.random.normal(k_steps, (n, inner, 3, *shape))}
+              "key": jax.random.split(k_steps, n)}
         return jax.random.normal(k_start, shape), xs
 
     def solver(prior, operator, y, hparams):

@@ -38,6 +38,12 @@ def gaussian_noise_sigma(config, what: str) -> float:
     return float(config.noise.params["sigma"])
 
 
+def step_draws(xs: dict, shape) -> jax.Array:
+    """A step's standard normal draws: the recorded `xs["z"]` (replays) or drawn from its `xs["key"]`
+    (sampling: drawing every step's noise up front would hold steps x shape floats)."""
+    return xs["z"] if "z" in xs else jax.random.normal(xs["key"], tuple(shape))
+
+
 def reverse_steps(num_steps: int) -> jax.Array:
     """Respaced indices in sampling order: N-1, ..., 0 (k = 0 is the first, noisiest step)."""
     return jnp.arange(num_steps - 1, -1, -1, dtype=jnp.int32)

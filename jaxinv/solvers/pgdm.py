@@ -24,13 +24,13 @@ import jax.numpy as jnp
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
 from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence, pair_start
-from jaxinv.solvers.driver import Solver, gaussian_noise_sigma
+from jaxinv.solvers.driver import Solver, gaussian_noise_sigma, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 
 def pgdm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.0, weight: float = 1.0,
                 awd: bool = True) -> Solver:
-    """PiGDM on one image; `xs` = {"t", "t_next", "z"}."""
+    """PiGDM on one image; `xs` = {"t", "t_next", "z" or "key"}."""
     alphas = jnp.asarray(alphas)
     spectral.spectral_of(operator, "PiGDM")
 
@@ -41,7 +41,7 @@ def pgdm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.0
         return r2 * operator.adjoint(spectral.gram_solve(operator, residual, sigma_y**2, r2))
 
     def step(x, xs):
-        t, s, z = xs["t"], xs["t_next"], xs["z"]
+        t, s, z = xs["t"], xs["t_next"], step_draws(xs, x.shape)
         a_t, a_s = alphas[t + 1], alphas[s + 1]
         c1 = jnp.sqrt((1 - a_t / a_s) * (1 - a_s) / (1 - a_t)) * eta
         c2 = jnp.sqrt((1 - a_s) - c1**2)

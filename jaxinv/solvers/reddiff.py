@@ -22,7 +22,7 @@ import optax
 from jaxinv.diffusion.ddpm import split_model_output
 from jaxinv.operators import spectral
 from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_sequence
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 WEIGHTINGS = {
@@ -38,7 +38,7 @@ WEIGHTINGS = {
 
 def reddiff_solver(eps_model, alphas, operator, y, lr: float = 0.5, weight: float = 0.25, obs_weight: float = 1.0,
                    weighting: str = "linear", sigma_x0: float = 0.0) -> Solver:
-    """RED-diff on one image; carry (mu, Adam state); `xs` = {"t", "z" (2, *image): z0, z}."""
+    """RED-diff on one image; carry (mu, Adam state); `xs` = {"t", "z" (2, *image): z0, z, or a "key" to draw them}."""
     if weighting not in WEIGHTINGS:
         raise ValueError(f"unknown RED-diff weighting {weighting!r}; expected one of {sorted(WEIGHTINGS)}")
     alphas = jnp.asarray(alphas)
@@ -46,7 +46,7 @@ def reddiff_solver(eps_model, alphas, operator, y, lr: float = 0.5, weight: floa
 
     def step(carry, xs):
         mu, opt_state = carry
-        t, (z0, z) = xs["t"], xs["z"]
+        t, (z0, z) = xs["t"], step_draws(xs, (2, *mu.shape))
         a = alphas[t + 1]
         x_t = jnp.sqrt(a) * (mu + sigma_x0 * z0) + jnp.sqrt(1 - a) * z
         eps = split_model_output(eps_model(x_t, t.astype(jnp.float32)), mu.shape[-1])[0]
@@ -75,7 +75,7 @@ def make_sampler(config, shape) -> Sampler:
     pairs = ddrm_sequence(int(d.steps), int(s.reddiff_steps))
 
     def start(key, hparams):
-        xs = {"t": jnp.asarray(pairs[:, 0]), "z": jax.random.normal(key, (len(pairs), 2, *shape))}
+        xs = {"t": jnp.asarray(pairs[:, 0]), "key": jax.random.split(key, len(pairs))}
         return jnp.zeros(shape), xs
 
     def solver(prior, operator, y, hparams):
