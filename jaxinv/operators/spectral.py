@@ -41,7 +41,7 @@ class Spectral(NamedTuple):
     gain: float = 1.0
 
 
-def _safe_divide(a, b):
+def safe_divide(a, b):
     """a / b where b > 0, else 0 (a direction with no singular value carries no information)."""
     positive = b > 0
     return jnp.where(positive, a / jnp.where(positive, b, 1), 0)
@@ -74,7 +74,7 @@ def gram_solve(operator, r, s2, v, what: str = "the Gram solve"):
 def pseudo_inverse(operator, y, what: str = "the pseudo-inverse"):
     """A^+ y = A^T (A A^T)^+ y, the minimum-norm least-squares solution."""
     view = spectral_of(operator, what)
-    return operator.adjoint(view.u(_safe_divide(view.ut(y), view.eigenvalues)).astype(y.dtype))
+    return operator.adjoint(view.u(safe_divide(view.ut(y), view.eigenvalues)).astype(y.dtype))
 
 
 def prox(operator, y, x, rho, what: str = "the data proximal step"):

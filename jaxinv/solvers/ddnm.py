@@ -72,7 +72,7 @@ def ddnm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
         svd = spectral.svd_of(operator, "DDNM+ (noisy measurements)")
         s = svd.singulars
         positive = s > 0
-        inv_s = jnp.where(positive, 1 / jnp.where(positive, s, 1), 0)
+        inv_s = spectral.safe_divide(1, s)
     else:
         spectral.spectral_of(operator, "DDNM")
 

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion.ddpm import split_model_output
-from jaxinv.operators.spectral import svd_of
+from jaxinv.operators.spectral import safe_divide, svd_of
 from jaxinv.solvers.driver import Solver, gaussian_noise_sigma, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
@@ -71,9 +71,7 @@ def ddrm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
     svd = svd_of(operator, "DDRM")
     alphas = jnp.asarray(alphas)
     s, measured, y_bar = svd.singulars, svd.measured, svd.ut(y)
-    positive = s > 0
-    y_over_s = jnp.where(positive, y_bar / jnp.where(positive, s, 1), 0)
-    inv_s2 = jnp.where(positive, 1 / jnp.where(positive, s, 1) ** 2, 0)
+    y_over_s, inv_s2 = safe_divide(y_bar, s), safe_divide(1, s**2)
     safe_sigma_y = sigma_y if sigma_y > 0 else 1.0      # the less-noisy case needs sigma_y > 0
 
     def step(x, xs):
