@@ -199,7 +199,16 @@ class CoDPSSuperResolution(OperatorBase):
                 f"codps_super_resolution: image height and width must be multiples of scale {scale}, "
                 f"got {tuple(image_shape)}"
             )
-        kernel = gaussian_blur_kernel(kernel_size, sigma).astype(np.float32)
+        return cls.from_kernel(image_shape, gaussian_blur_kernel(kernel_size, sigma), scale)
+
+    @classmethod
+    def from_kernel(cls, image_shape, kernel, scale: int):
+        """y = (kernel (*)_circ x)[::scale, ::scale] with an explicit 2-D kernel (e.g. deepinv's
+        `Downsampling(filter=..., padding='circular')`, whose filters are symmetric)."""
+        kernel = np.asarray(kernel, np.float32)
+        if kernel.ndim != 2:
+            raise ValueError(f"codps_super_resolution: kernel must be 2-D (k, k), got shape {kernel.shape}")
+        height, width, _ = image_shape
         spectrum = decimated_spectrum(wrapped_kernel_spectrum(kernel, height, width), scale)
         return cls(kernel=jnp.asarray(kernel), spectrum=jnp.asarray(spectrum, jnp.float32),
                    image_shape=tuple(image_shape), scale=int(scale))
