@@ -83,3 +83,21 @@ def test_exact_data_step_reaches_the_posterior_mean(gaussian_results, name):
     coarse, fine = gaussian_results[name, STEPS[0]], gaussian_results[name, STEPS[1]]
     assert max(coarse["mean_err"], fine["mean_err"]) < 0.035, (coarse, fine)
     assert fine["sw"] < 0.7 * coarse["sw"], (coarse, fine)
+
+
+def test_posterior_statistics_are_in_monte_carlo_units():
+    """Exact draws: mean and std errors about 1 standard error (RMS over d coordinates), 90% intervals
+    hold 90% of fresh exact draws; a mean shifted by 4 standard errors or a std halved shows."""
+    from experiments.posterior_bench import posterior_statistics
+
+    rng = np.random.default_rng(0)
+    d, k = 200, 400
+    mean, var = rng.standard_normal(d), rng.uniform(0.1, 1.0, d)
+    draw = lambda n: mean + np.sqrt(var) * rng.standard_normal((n, d))  # noqa: E731
+    exact = posterior_statistics(draw(k), mean, var, draw(k))
+    assert 0.85 < exact["mean_z"] < 1.15 and 0.85 < exact["std_z"] < 1.15, exact
+    assert abs(exact["cov90"] - 0.9) < 0.01, exact
+    shifted = posterior_statistics(draw(k) + 4 * np.sqrt(var / k), mean, var, draw(k))
+    assert shifted["mean_z"] > 3.5 and abs(shifted["std_z"] - exact["std_z"]) < 0.3, shifted
+    narrow = posterior_statistics(mean + 0.5 * (draw(k) - mean), mean, var, draw(k))
+    assert narrow["std_z"] > 10 and narrow["cov90"] < 0.65, narrow

@@ -96,6 +96,7 @@ def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
         for j, s in enumerate(samples):
             save_image(os.path.join(run_dir, "samples", f"{name}_{j}.png"), s)
         row.update({f"{m}_mean": v for m, v in image_metrics(metric_names, label, mean, fns).items()})
+        row["posterior_std"] = float(std.mean())   # per-pixel std of the K samples, averaged; [-1, 1] units
         if config.eval.oracle_best_of_n:
             row["oracle_pick"] = pick
     return row
