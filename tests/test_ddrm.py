@@ -45,6 +45,9 @@ def test_operators_without_the_svd_are_refused():
     from jaxinv.operators import make_operator
     from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_solver
 
-    op = make_operator("gaussian_blur", (8, 8, 3), kernel_size=3, sigma=1.0, padding="circular")
-    with pytest.raises(ValueError, match=r"DDRM needs .*full SVD.*block_average"):
+    # circular motion blur: a spectral view (A A^T), but no SVD of A (its kernel is not centro-symmetric)
+    op = make_operator("motion_blur", (8, 8, 3), kernel_size=61, intensity=0.5, seed=0, padding="circular")
+    assert op.spectral() is not None
+    with pytest.raises(ValueError, match=r"DDRM needs .*full SVD.*block_average.*gaussian_blur \(padding='circular', "
+                                         r"centro-symmetric kernel\)"):
         ddrm_solver(lambda x, t: x, ddrm_alphas(), op, np.zeros((8, 8, 3)), 0.1)

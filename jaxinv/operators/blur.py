@@ -6,7 +6,8 @@ k // 2 (torch `ReflectionPad2d` = numpy 'reflect', or CoDPS's `CircularPad2d` = 
     y[i, j, c] = sum_{a, b} kernel[a, b] * pad(x)[i + a, j + b, c].
 
 With circular padding A is a 2-D circulant, diagonalised by the DFT: A A^T has eigenvalues
-|K(u, v)|^2 (K the DFT of the kernel wrapped around the image grid), so
+|K(u, v)|^2 (K the DFT of the kernel wrapped around the image grid); for a centro-symmetric kernel
+(Gaussian) K is real and the orthonormal Hartley transform H gives A's SVD, A = H diag(K) H; and
 (s^2 I + v A A^T)^{-1} r = ifft2(fft2(r) / (s^2 + v |K|^2)) (CoDPS `A_AT`). For the CoDPS
 super-resolution S C (circular blur, then `[::d, ::d]`), S C C^T S^T is circulant on the
 low-resolution grid with the average of the d^2 aliased values of |K|^2
@@ -23,7 +24,7 @@ from flax import struct
 
 from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
 from jaxinv.operators.motion_kernel import dps_motion_kernel, motion_kernel
-from jaxinv.operators.spectral import Spectral
+from jaxinv.operators.spectral import SVD, Spectral
 
 PADDING_MODES = {"reflect": "reflect", "circular": "wrap"}
 
@@ -46,14 +47,33 @@ def _check_kernel_args(name, kernel_size, padding):
         raise ValueError(f"{name}: padding must be one of {sorted(PADDING_MODES)}, got {padding!r}")
 
 
-def wrapped_kernel_spectrum(kernel: np.ndarray, height: int, width: int) -> np.ndarray:
-    """|K|^2 on an (height, width) grid: the eigenvalues of A A^T for circular cross-correlation."""
+def wrapped_kernel_dft(kernel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """K: the DFT of the kernel wrapped around an (height, width) grid, centre at the origin."""
     kh, kw = kernel.shape
     rows = (np.arange(kh) - kh // 2) % height
     cols = (np.arange(kw) - kw // 2) % width
     wrapped = np.zeros((height, width))
     np.add.at(wrapped, (rows[:, None], cols[None, :]), np.asarray(kernel, np.float64))
-    return np.abs(np.fft.fft2(wrapped)) ** 2
+    return np.fft.fft2(wrapped)
+
+
+def wrapped_kernel_spectrum(kernel: np.ndarray, height: int, width: int) -> np.ndarray:
+    """|K|^2 on an (height, width) grid: the eigenvalues of A A^T for circular cross-correlation."""
+    return np.abs(wrapped_kernel_dft(kernel, height, width)) ** 2
+
+
+def hartley(x):
+    """The orthonormal 2-D discrete Hartley transform over axes (0, 1): H = H^T = H^-1, real."""
+    f = jnp.fft.fft2(x, axes=(0, 1))
+    return (f.real - f.imag) / np.sqrt(x.shape[0] * x.shape[1])
+
+
+def hartley_svd(eigenvalues) -> SVD:
+    """The SVD of a circulant A with real eigenvalues lambda (a centro-symmetric kernel): A = H diag(lambda) H,
+    so V = H, S = |lambda|, U = H diag(sign lambda)."""
+    sign = jnp.where(eigenvalues >= 0, 1.0, -1.0)[:, :, None]
+    return SVD(vt=hartley, v=hartley, ut=lambda y: sign * hartley(y), u=lambda c: hartley(sign * c),
+               singulars=jnp.abs(eigenvalues)[:, :, None], measured=jnp.ones((*eigenvalues.shape, 1), bool))
 
 
 def depthwise_correlate(x, kernel, padding: str):
@@ -87,9 +107,11 @@ class Blur(OperatorBase):
     spectrum: jax.Array | None
     image_shape: tuple = struct.field(pytree_node=False)
     padding: str = struct.field(pytree_node=False, default="reflect")
+    eigenvalues: jax.Array | None = None     # real K of a centro-symmetric kernel with circular padding
 
     is_linear = True
     spectral_condition = "padding='circular'"
+    svd_condition = "padding='circular', centro-symmetric kernel"
 
     @classmethod
     def from_kernel(cls, image_shape, kernel, padding: str = "reflect"):
@@ -103,11 +125,14 @@ class Blur(OperatorBase):
             raise ValueError(
                 f"reflect padding by {kernel.shape[0] // 2} needs images larger than that, got {tuple(image_shape)}"
             )
-        spectrum = None
+        spectrum = eigenvalues = None
         if padding == "circular":
-            spectrum = jnp.asarray(wrapped_kernel_spectrum(kernel, height, width), jnp.float32)
+            dft = wrapped_kernel_dft(kernel, height, width)
+            spectrum = jnp.asarray(np.abs(dft) ** 2, jnp.float32)
+            if np.abs(dft.imag).max() <= 1e-6 * np.abs(dft).max():   # A symmetric: the Hartley basis is its SVD
+                eigenvalues = jnp.asarray(dft.real, jnp.float32)
         return cls(kernel=jnp.asarray(kernel, jnp.float32), spectrum=spectrum,
-                   image_shape=tuple(image_shape), padding=padding)
+                   image_shape=tuple(image_shape), padding=padding, eigenvalues=eigenvalues)
 
     def _apply(self, x):
         return depthwise_correlate(x, self.kernel, self.padding)
@@ -115,6 +140,10 @@ class Blur(OperatorBase):
     def spectral(self):
         """The DFT diagonalises A A^T for circular padding only (None otherwise)."""
         return fourier_spectral(self.spectrum) if self.padding == "circular" else None
+
+    def svd(self):
+        """The Hartley basis diagonalises A itself for circular padding and a centro-symmetric kernel."""
+        return hartley_svd(self.eigenvalues) if self.eigenvalues is not None else None
 
 
 @register_operator("gaussian_blur")

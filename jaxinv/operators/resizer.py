@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxinv.operators.base import OperatorBase, register_operator, upsampled_picture
+from jaxinv.operators.separable import separable_svd, truncated_factors
 from jaxinv.operators.spectral import separable_spectral
 
 
@@ -66,12 +67,12 @@ def resize_matrix(in_length: int, out_length: int, scale: float, antialiasing: b
     return matrix
 
 
-def _gram_eigh(in_length: int, out_length: int, factor: float, scale: int):
-    """Eigenvalues and eigenvectors of M M^T for one axis (M = I when the axis is not resized)."""
+def _axis_factors(in_length: int, out_length: int, factor: float, scale: int):
+    """(U, s^2, V) of one axis matrix M = U diag(s) V^T (V square; M = I when the axis is not resized)."""
     if scale == 1:
-        return np.ones(out_length), np.eye(out_length)
-    matrix = resize_matrix(in_length, out_length, factor)
-    return np.linalg.eigh(matrix @ matrix.T)
+        return np.eye(out_length), np.ones(out_length), np.eye(in_length)
+    _, u, s2, v = truncated_factors(resize_matrix(in_length, out_length, factor), 0.0)
+    return u, s2, v
 
 
 def _resize_axis(x, weights, fov, axis):
@@ -87,7 +88,8 @@ class SuperResolution(OperatorBase):
 
     `measurement_shape` is (ceil(H/scale), ceil(W/scale), C). A = M_h (x) M_w is separable, so
     A A^T = (U_h L_h U_h^T) (x) (U_w L_w U_w^T) with the small per-axis eigendecompositions, and
-    U^T y = U_h^T y U_w with A A^T's eigenvalues l_h l_w^T (`spectral`; CoDPS's Gram solve).
+    U^T y = U_h^T y U_w with A A^T's eigenvalues l_h l_w^T (`spectral`; CoDPS's Gram solve); with the
+    axes' right singular vectors V_h, V_w it is the full SVD of `Separable` (`svd`; DDRM, DDNM).
     """
 
     weights_h: jax.Array
@@ -98,11 +100,14 @@ class SuperResolution(OperatorBase):
     gram_eig_h: jax.Array     # l_h (out_h,)
     gram_basis_w: jax.Array
     gram_eig_w: jax.Array
+    right_h: jax.Array        # V_h (in_h, in_h): the row space first, then the null space
+    right_w: jax.Array
     image_shape: tuple = struct.field(pytree_node=False)
     scale: int = struct.field(pytree_node=False, default=4)
 
     is_linear = True
     spectral_condition = ""
+    svd_condition = ""
     example_params = {"scale": 2}
 
     @classmethod
@@ -115,8 +120,8 @@ class SuperResolution(OperatorBase):
         out_w = int(np.ceil(width * factor))
         w_h, f_h = resizer_contributions(height, out_h, factor)
         w_w, f_w = resizer_contributions(width, out_w, factor)
-        l_h, u_h = _gram_eigh(height, out_h, factor, scale)
-        l_w, u_w = _gram_eigh(width, out_w, factor, scale)
+        u_h, l_h, v_h = _axis_factors(height, out_h, factor, scale)
+        u_w, l_w, v_w = _axis_factors(width, out_w, factor, scale)
         return cls(
             weights_h=jnp.asarray(w_h, jnp.float32),
             fov_h=jnp.asarray(f_h, jnp.int32),
@@ -126,6 +131,8 @@ class SuperResolution(OperatorBase):
             gram_eig_h=jnp.asarray(l_h, jnp.float32),
             gram_basis_w=jnp.asarray(u_w, jnp.float32),
             gram_eig_w=jnp.asarray(l_w, jnp.float32),
+            right_h=jnp.asarray(v_h, jnp.float32),
+            right_w=jnp.asarray(v_w, jnp.float32),
             image_shape=tuple(image_shape),
             scale=int(scale),
         )
@@ -142,3 +149,7 @@ class SuperResolution(OperatorBase):
     def spectral(self):
         """The separable eigenbasis of A A^T: U^T y = U_h^T y U_w, eigenvalues l_h l_w^T."""
         return separable_spectral(self.gram_basis_h, self.gram_eig_h, self.gram_basis_w, self.gram_eig_w)
+
+    def svd(self):
+        return separable_svd(self.gram_basis_h, self.gram_eig_h, self.right_h, self.gram_basis_w, self.gram_eig_w,
+                             self.right_w, self.image_shape)

@@ -39,6 +39,22 @@ def truncated_factors(matrix, zero_below: float):
     return (u * s) @ vt[: len(s)], u, s**2, vt.T
 
 
+def separable_svd(basis_h, eig_h, right_h, basis_w, eig_w, right_w, image_shape) -> SVD:
+    """The SVD of y = M_h x M_w^T from each axis' M = U diag(sqrt(eig)) V^T: V^T x = V_h^T x V_w per
+    channel; the measured grid is the top-left (out_h, out_w) block."""
+    height, width, _ = image_shape
+    out_h, out_w = eig_h.shape[-1], eig_w.shape[-1]
+    pad = ((0, height - out_h), (0, width - out_w), (0, 0))
+    singulars = jnp.pad(jnp.sqrt(eig_h)[:, None, None] * jnp.sqrt(eig_w)[None, :, None], pad)
+    measured = jnp.pad(jnp.ones((out_h, out_w, 1), bool), pad)
+    base = separable_spectral(basis_h, eig_h, basis_w, eig_w)
+    hi = jax.lax.Precision.HIGHEST
+    return SVD(vt=lambda x: jnp.einsum("ia,jb,ijc->abc", right_h, right_w, x, precision=hi),
+               v=lambda c: jnp.einsum("ia,jb,abc->ijc", right_h, right_w, c, precision=hi),
+               ut=lambda y: jnp.pad(base.ut(y), pad), u=lambda c: base.u(c[:out_h, :out_w]),
+               singulars=singulars, measured=measured)
+
+
 def ddrm_blur_matrix(kernel, size: int) -> np.ndarray:
     """DDRM `Deblurring`'s 1-D convolution matrix (zero boundary, the code's k - 1 taps)."""
     kernel = np.asarray(kernel, np.float64)
@@ -128,18 +144,8 @@ class Separable(OperatorBase):
         return separable_spectral(self.basis_h, self.eig_h, self.basis_w, self.eig_w)
 
     def svd(self) -> SVD:
-        """V^T x = V_h^T x V_w per channel; the measured grid is the top-left (out_h, out_w) block."""
-        height, width, _ = self.image_shape
-        out_h, out_w = self.eig_h.shape[-1], self.eig_w.shape[-1]
-        pad = ((0, height - out_h), (0, width - out_w), (0, 0))
-        singulars = jnp.pad(jnp.sqrt(self.eig_h)[:, None, None] * jnp.sqrt(self.eig_w)[None, :, None], pad)
-        measured = jnp.pad(jnp.ones((out_h, out_w, 1), bool), pad)
-        base = separable_spectral(self.basis_h, self.eig_h, self.basis_w, self.eig_w)
-        hi = jax.lax.Precision.HIGHEST
-        return SVD(vt=lambda x: jnp.einsum("ia,jb,ijc->abc", self.right_h, self.right_w, x, precision=hi),
-                   v=lambda c: jnp.einsum("ia,jb,abc->ijc", self.right_h, self.right_w, c, precision=hi),
-                   ut=lambda y: jnp.pad(base.ut(y), pad), u=lambda c: base.u(c[:out_h, :out_w]),
-                   singulars=singulars, measured=measured)
+        return separable_svd(self.basis_h, self.eig_h, self.right_h, self.basis_w, self.eig_w, self.right_w,
+                             self.image_shape)
 
     def show(self, y):
         return upsampled_picture(y, self.image_shape)
