@@ -37,9 +37,9 @@ def build_diffunet(layout: str, seed: int = 0, dtype: str = "float32"):
 
 
 def numpy_state_dict(net) -> dict:
-    """The guided-diffusion keys only (DiffUNet adds two alpha buffers that are not parameters)."""
+    """The guided-diffusion keys only (DiffUNet adds two alpha buffers that are not parameters), on the host."""
     skip = {"sqrt_1m_alphas_cumprod", "sqrt_alphas_cumprod"}
-    return {k: v.detach().float().numpy() for k, v in net.state_dict().items() if k not in skip}
+    return {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items() if k not in skip}
 
 
 def unet_output(net, x_nhwc: np.ndarray, t: np.ndarray) -> np.ndarray:
