@@ -209,7 +209,8 @@ def run_diffpir(net, module, params, physics, operator, y01, steps: int):
     if tuple(y.shape) == tuple(operator.image_shape):
         code_start = diffpir_start(tables, y, 2 * NOISE_SIGMA, d[0])
     else:
-        code_start = diffpir_start_upsampled(tables, spectral.pseudo_inverse(operator, y), d[0])
+        u = spectral.pseudo_inverse(operator, y, rcond=spectral.START_RCOND)
+        code_start = diffpir_start_upsampled(tables, u, d[0])
 
     def jaxinv(rho_factor: float, start: str):
         solver = diffpir_solver(flax_eps_model(module, params), schedule, tables, operator, y, 2 * NOISE_SIGMA,

@@ -412,3 +412,16 @@ def test_clear_errors():
         op.forward(jnp.zeros((2, 16, 16, 3)))
     with pytest.raises(ValueError, match=r"got \(8, 8, 3\)"):
         jax.jit(op.forward)(jnp.zeros((8, 8, 3)))
+
+
+def test_pseudo_inverse_drops_small_singular_values_with_rcond():
+    """numpy's pinv convention on a circular blur whose singular values reach 3e-5 of the largest."""
+    op = make_operator("gaussian_blur", (16, 16, 1), kernel_size=13, sigma=3.0, padding="circular")
+    dense = np.asarray(jax.jacfwd(op.forward)(jnp.zeros((16, 16, 1))), np.float64).reshape(256, 256)
+    y = np.random.default_rng(0).standard_normal((16, 16, 1)).astype(np.float32)
+    for rcond in (1e-3, 1e-2):
+        got = np.asarray(pseudo_inverse(op, jnp.asarray(y), rcond=rcond), np.float64).ravel()
+        want = np.linalg.pinv(dense, rcond=rcond) @ y.ravel()
+        assert max_err(got, want) < 1e-4 * np.abs(want).max()
+    exact = np.asarray(pseudo_inverse(op, jnp.asarray(y)), np.float64)
+    assert np.abs(exact).max() > 100 * np.abs(got).max()   # without rcond the noise grows by 1 / s

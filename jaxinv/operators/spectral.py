@@ -41,6 +41,11 @@ class Spectral(NamedTuple):
     gain: float = 1.0
 
 
+# The samplers that start from A^+ y of a noisy y (PiGDM, DiffPIR's SR) drop singular values below this
+# share of the largest: A^+ amplifies the noise by 1 / s (a 13 x 13 Gaussian blur at 64^2 has s down to 1e-7).
+START_RCOND = 1e-2
+
+
 def safe_divide(a, b):
     """a / b where b > 0, else 0 (a direction with no singular value carries no information)."""
     positive = b > 0
@@ -71,10 +76,14 @@ def gram_solve(operator, r, s2, v, what: str = "the Gram solve"):
     return view.u(view.ut(r) / (s2 + v * view.eigenvalues)).astype(r.dtype)
 
 
-def pseudo_inverse(operator, y, what: str = "the pseudo-inverse"):
-    """A^+ y = A^T (A A^T)^+ y, the minimum-norm least-squares solution."""
+def pseudo_inverse(operator, y, what: str = "the pseudo-inverse", rcond: float = 0.0):
+    """A^+ y = A^T (A A^T)^+ y, the minimum-norm least-squares solution; singular values below `rcond`
+    times the largest count as 0 (numpy's `pinv` convention)."""
     view = spectral_of(operator, what)
-    return operator.adjoint(view.u(safe_divide(view.ut(y), view.eigenvalues)).astype(y.dtype))
+    eigenvalues = view.eigenvalues
+    if rcond > 0:
+        eigenvalues = jnp.where(eigenvalues > rcond**2 * jnp.max(eigenvalues), eigenvalues, 0)
+    return operator.adjoint(view.u(safe_divide(view.ut(y), eigenvalues)).astype(y.dtype))
 
 
 def prox(operator, y, x, rho, what: str = "the data proximal step"):

@@ -77,12 +77,13 @@ def ddnm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.8
         spectral.spectral_of(operator, "DDNM")
 
     def correct(x0, a, sigma_t):
-        residual = spectral.pseudo_inverse(operator, operator.forward(x0) - y)
         if not plus:
-            return x0 - residual
+            return x0 - spectral.pseudo_inverse(operator, operator.forward(x0) - y)
+        # V (lam S^+) U^T (A x0 - y): lam / s formed in one piece, so a tiny singular value is never inverted
+        # on its own (lam = s sigma_t sqrt(1 - eta^2) / (a sigma_y) where it shrinks)
         shrink = sigma_t < a * sigma_y * inv_s
-        lam = jnp.where(shrink, s * sigma_t * jnp.sqrt(1 - eta**2) / (a * sigma_y), 1.0)
-        return x0 - svd.v(lam * svd.vt(residual))
+        gain = jnp.where(shrink, sigma_t * jnp.sqrt(1 - eta**2) / (a * sigma_y), inv_s)
+        return x0 - svd.v(gain * svd.ut(operator.forward(x0) - y))
 
     def noise(eps, z, a, sigma_t):
         if not plus:

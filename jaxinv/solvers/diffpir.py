@@ -17,7 +17,8 @@ x_t = a x_{t'} + sqrt(b_t^2 - a^2 b_{t'}^2) z3, a = s_t / s_{t'}. The sequence i
 The start is the scripts': for a measurement with the image's shape (deblurring, inpainting)
 x_T = a y + sqrt(b_{T-1}^2 - a^2 b_{t_y}^2) z with t_y the step whose sigma_bar is nearest the noise
 sigma and a = s_{T-1} / s_{t_y}; for a smaller one (super-resolution) x_T = s_{T-1} u + b_{T-1} z with
-u = A^+ y (the SR script upsamples y with cv2's bicubic instead; s_{T-1} = 0.006 makes the two alike).
+u = A^+ y, singular values below `spectral.START_RCOND` of the largest dropped (the SR script upsamples y
+with cv2's bicubic instead; s_{T-1} = 0.006 makes the two alike where A^+ y stays bounded).
 
 Where the code and the paper differ (this module follows the code):
 - sigma_n in rho_t is the noise std in [0, 1] pixel units (`noise_level_img`, half of the [-1, 1]
@@ -145,7 +146,8 @@ def make_sampler(config, shape) -> Sampler:
         if tuple(y.shape) == tuple(shape):
             init = lambda z: diffpir_start(tables, y, sigma, z)  # noqa: E731
         else:
-            u = spectral.pseudo_inverse(operator, y, "DiffPIR's start from a measurement of another shape")
+            u = spectral.pseudo_inverse(operator, y, "DiffPIR's start from a measurement of another shape",
+                                        rcond=spectral.START_RCOND)
             init = lambda z: diffpir_start_upsampled(tables, u, z)  # noqa: E731
         return Solver(base.step, init=init)
 

@@ -10,7 +10,8 @@ one step t -> s is
 
 with r_t^2 = 1 - alpha_t; for sigma_y = 0, m = A^+ y - A^+ A x0, the code's noiseless form (the code
 has no sigma_y). g is one VJP through the network (`jax.vjp`). The start is x_T = sqrt(alpha_T) A^+ y
-+ sqrt(1 - alpha_T) z at the top step; the steps are `range(0, T, T // N)` (the code's get_timesteps).
++ sqrt(1 - alpha_T) z at the top step (A^+ without the singular values below `spectral.START_RCOND` of the
+largest: the noise of y would grow by 1 / s); the steps are `range(0, T, T // N)` (the code's get_timesteps).
 The output is the last x_s.
 
 The code's weight is `grad_term_weight` sqrt(alpha_s) sqrt(alpha_t) with the adaptive weight (`awd`, its
@@ -60,9 +61,10 @@ def pgdm_solver(eps_model, alphas, operator, y, sigma_y: float, eta: float = 0.0
 
 
 def pgdm_start(alphas, operator, y, t_first: int, z):
-    """x_T = sqrt(alpha_T) A^+ y + sqrt(1 - alpha_T) z."""
+    """x_T = sqrt(alpha_T) A^+ y + sqrt(1 - alpha_T) z, A^+ with `spectral.START_RCOND`."""
     a = alphas[t_first + 1]
-    return jnp.sqrt(a) * spectral.pseudo_inverse(operator, y, "PiGDM's start") + jnp.sqrt(1 - a) * z
+    u = spectral.pseudo_inverse(operator, y, "PiGDM's start", rcond=spectral.START_RCOND)
+    return jnp.sqrt(a) * u + jnp.sqrt(1 - a) * z
 
 
 def make_sampler(config, shape) -> Sampler:

@@ -9,9 +9,9 @@ At each timestep t (from the top; alpha_t = abar_t), with z0, z ~ N(0, I):
   mu     <- Adam(mu, grad_mu loss)    (lr, betas (0.9, 0.99), eps 1e-8: the code's torch.optim.Adam)
 
 with w(t) = sigma_t = sqrt(1 - alpha_t) / sqrt(alpha_t) ("linear", the code's default) or its sqrt,
-square, log(1 + .), min(., 1), power 2/3 or 1 (`denoise_term_weight`). mu starts at A^+ y; the output
-is mu. The network's output is not differentiated (sg: stop-gradient): one call per step. Steps are
-the code's `range(0, T, T // N)`.
+square, log(1 + .), min(., 1), power 2/3 or 1 (`denoise_term_weight`). mu starts at A^+ y (singular
+values below `spectral.START_RCOND` of the largest dropped); the output is mu. The network's output is
+not differentiated (sg: stop-gradient): one call per step. Steps are the code's `range(0, T, T // N)`.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def reddiff_solver(eps_model, alphas, operator, y, lr: float = 0.5, weight: floa
         return (optax.apply_updates(mu, updates), opt_state), {}
 
     def init(_):
-        mu = spectral.pseudo_inverse(operator, y, "RED-diff's start A^+ y")
+        mu = spectral.pseudo_inverse(operator, y, "RED-diff's start A^+ y", rcond=spectral.START_RCOND)
         return mu, optimizer.init(mu)
 
     return Solver(step, init=init, output=lambda carry: carry[0])
