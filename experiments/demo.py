@@ -2,9 +2,12 @@
 
 For each task of the demo config, every diffusion solver and every classical baseline runs through
 `experiments.run` on the same measurements (same operator, same noise keys), each into its own run
-directory under one fresh `output.root/demo/<timestamp>/`. Then the demo writes `results.csv`
-(per image), `table.md` (PSNR / SSIM mean ± std per task and method) and `grid.png` (per task and
-image: ground truth, measurement, the first baseline, the solvers), and prints the table.
+directory under one fresh `output.root/demo/<timestamp>/`. Each diffusion solver draws
+`num_samples` posterior samples per image in one vmapped call. Then the demo writes `results.csv`
+(per image), `table.md` (per task and method, mean ± std over the images: PSNR / SSIM of one sample
+and of the posterior mean, and the mean per-pixel posterior std) and `grid.png` (per task and image:
+ground truth, measurement, the first baseline, then per solver a sample, the mean and the std), and
+prints the table.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from configs import defaults
-from configs.demo import SOLVER_FIELDS, TASKS
+from configs.demo import SOLVER_FIELDS, TASKS, WEIGHT_FIELDS
 from jaxinv import runner
 from jaxinv import cli
 from jaxinv.io import fresh_run_dir
@@ -69,7 +72,9 @@ def run_config(demo, task: str, method: str, root: str):
         solver.set_steps(c, int(demo.steps[method]))
     weight_key = f"{method}_{task}"
     if weight_key in demo.weights:
-        setattr(c.solver, solver.traced[0], float(demo.weights[weight_key]))
+        setattr(c.solver, WEIGHT_FIELDS[method], float(demo.weights[weight_key]))
+    if method in SOLVER_FIELDS:   # the classical baselines are deterministic: one sample
+        c.eval.num_samples = int(demo.num_samples)
     c.eval.metrics = ("psnr", "ssim")   # LPIPS needs converted VGG16 weights (docs/metrics.md); FID needs thousands of images
     c.data.source = "image_folder"
     c.data.path = demo.image_dir
@@ -82,31 +87,45 @@ def run_config(demo, task: str, method: str, root: str):
 
 
 def summarize_table(results: dict) -> str:
-    """Markdown: one row per (task, method), PSNR / SSIM mean ± std over the images."""
-    lines = ["| task | method | PSNR (dB) | SSIM |", "|---|---|---|---|"]
+    """Markdown: one row per (task, method), mean ± std over the images of the PSNR / SSIM of one sample
+    and of the posterior mean of the K samples, and the mean per-pixel posterior std ([0, 1] units)."""
+    lines = ["| task | method | PSNR sample (dB) | PSNR mean (dB) | SSIM sample | SSIM mean | posterior std |",
+             "|---|---|---|---|---|---|---|"]
+
+    def stat(rows, key, digits, scale=1.0):
+        if key not in rows[0]:
+            return "–"
+        values = scale * np.array([float(r[key]) for r in rows])
+        return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
     for (task, method), rows in results.items():
         if isinstance(rows, str):
-            lines.append(f"| {task} | {method_label(method)} | diverged | {rows} |")
+            lines.append(f"| {task} | {method_label(method)} | diverged | {rows} | | | |")
             continue
-        psnr, ssim = (np.array([float(r[m]) for r in rows]) for m in ("psnr", "ssim"))
-        lines.append(f"| {task} | {method_label(method)} | {psnr.mean():.2f} ± {psnr.std():.2f} | "
-                     f"{ssim.mean():.3f} ± {ssim.std():.3f} |")
+        lines.append(f"| {task} | {method_label(method)} | {stat(rows, 'psnr', 2)} | {stat(rows, 'psnr_mean', 2)} | "
+                     f"{stat(rows, 'ssim', 3)} | {stat(rows, 'ssim_mean', 3)} | {stat(rows, 'posterior_std', 3, 0.5)} |")
     return "\n".join(lines)
 
 
-def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, scale: int = 2) -> None:
-    """Labelled PNG; rows (task, image), columns: truth, measurement, the task's first baseline, the solvers."""
+STD_GAIN = 5   # the grid's std tiles: white = a per-pixel std of 0.1 on [0, 1]
+
+
+def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, with_mean: bool, scale: int = 2) -> None:
+    """Labelled PNG; rows (task, image), columns: truth, measurement, the task's first baseline, then per
+    solver one sample and, with K > 1 samples, their mean and per-pixel std (x STD_GAIN)."""
     from PIL import Image, ImageDraw
 
-    header = ["truth", "measurement", "classical"] + [method_label(m) for m in solvers]
+    views = ("recon", "mean", "std") if with_mean else ("recon",)
+    names = {"recon": "", "mean": " mean", "std": f" std x{STD_GAIN}"}
+    header = ["truth", "measurement", "classical"] + [f"{method_label(m)}{names[v]}" for m in solvers for v in views]
     rows = []
     for task in tasks:
-        methods = [TASKS[task]["baselines"][0]] + list(solvers)
-        first = run_dirs[(task, methods[0])]
+        baseline = TASKS[task]["baselines"][0]
+        first = run_dirs[(task, baseline)]
         for name in image_names:
-            row = [os.path.join(first, sub, f"{name}.png") for sub in ("label", "measurement")]
-            row += [os.path.join(run_dirs[(task, m)], "recon", f"{name}.png") if (task, m) in run_dirs else None
-                    for m in methods]
+            row = [os.path.join(first, sub, f"{name}.png") for sub in ("label", "measurement", "recon")]
+            row += [os.path.join(run_dirs[(task, m)], v, f"{name}.png") if (task, m) in run_dirs else None
+                    for m in solvers for v in views]
             rows.append((f"{task}\n{name}", row))
     tile = Image.open(rows[0][1][0]).size[0] * scale
     pad, left, top = 4, 110, 20
@@ -120,7 +139,10 @@ def write_grid(path: str, run_dirs: dict, tasks, solvers, image_names, scale: in
         for j, p in enumerate(paths):
             if p is None:   # a diverged method: left blank
                 continue
-            canvas.paste(Image.open(p).convert("RGB").resize((tile, tile), Image.NEAREST), (left + j * (tile + pad), y))
+            image = Image.open(p).convert("RGB")
+            if os.path.basename(os.path.dirname(p)) == "std":
+                image = image.point(lambda v: min(255, STD_GAIN * v))
+            canvas.paste(image.resize((tile, tile), Image.NEAREST), (left + j * (tile + pad), y))
     canvas.save(path)
 
 
@@ -149,18 +171,19 @@ def execute(demo, progress: bool = True) -> tuple[str, str]:
             results[(task, method)] = runner.read_rows(os.path.join(run_dir, "metrics.csv"))
     with open(os.path.join(demo_dir, "results.csv"), "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "method", "image", "psnr", "ssim", "residual", "run_dir"])
+        columns = ["psnr", "ssim", "psnr_mean", "ssim_mean", "posterior_std", "residual"]
+        writer.writerow(["task", "method", "image"] + columns + ["run_dir"])
         for (task, method), rows in results.items():
             for r in rows if isinstance(rows, list) else ():
-                writer.writerow([task, method, r["name"], r["psnr"], r["ssim"], r["residual"],
-                                 os.path.relpath(run_dirs[(task, method)], demo_dir)])
+                writer.writerow([task, method, r["name"]] + [r.get(k, "") for k in columns]
+                                + [os.path.relpath(run_dirs[(task, method)], demo_dir)])
     table = summarize_table(results)
     with open(os.path.join(demo_dir, "table.md"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(demo_dir, "timings.json"), "w") as f:
         json.dump({"seconds_per_run (includes compilation)": seconds}, f, indent=2)
     names = [r["name"] for r in next(rows for rows in results.values() if isinstance(rows, list))]
-    write_grid(os.path.join(demo_dir, "grid.png"), run_dirs, tasks, solvers, names)
+    write_grid(os.path.join(demo_dir, "grid.png"), run_dirs, tasks, solvers, names, int(demo.num_samples) > 1)
     return demo_dir, table
 
 

@@ -66,6 +66,33 @@ def test_demo_on_a_tiny_prior(tiny_prior, tmp_path):
     assert second != demo_dir and os.path.isfile(os.path.join(demo_dir, "table.md"))
 
 
+def test_every_demo_solver_draws_k_posterior_samples(tiny_prior, tmp_path):
+    """Each diffusion solver of the demo runs on SR and deblurring with K = 2 samples per image: the
+    table's posterior-mean PSNR and std are the per-image rows', and the grid has mean and std columns."""
+    c = demo_config.get_config()
+    c.prior_dir, c.image_size, c.output.root, c.num_images, c.batch_size = tiny_prior, 32, str(tmp_path), 1, 1
+    c.tasks, c.num_samples, c.solvers = "sr4,gaussian_deblur", 2, ",".join(demo_config.SOLVER_FIELDS)
+    for solver in demo_config.SOLVER_FIELDS:
+        c.steps[solver] = 2
+    demo_dir, table = demo.execute(c, progress=False)
+    with open(os.path.join(demo_dir, "results.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        diffusion = r["method"] in demo_config.SOLVER_FIELDS
+        assert bool(r["psnr_mean"]) == diffusion and bool(r["posterior_std"]) == diffusion, r
+        run_dir = os.path.join(demo_dir, r["run_dir"])
+        if diffusion:
+            samples = np.stack([_png(os.path.join(run_dir, "samples", f"{r['image']}_{j}.png")) for j in range(2)])
+            assert float(r["posterior_std"]) == pytest.approx(samples.std(0).mean(), abs=0.01)
+            row = (f"| {r['task']} | {demo.method_label(r['method'])} | {float(r['psnr']):.2f} ± 0.00 | "
+                   f"{float(r['psnr_mean']):.2f} ± 0.00 |")
+            assert row in table, (row, table)
+    assert {r["method"] for r in rows} >= set(demo_config.SOLVER_FIELDS)
+    grid = Image.open(os.path.join(demo_dir, "grid.png"))
+    columns = 3 + 3 * len(demo_config.SOLVER_FIELDS)    # truth, measurement, classical; sample, mean, std each
+    assert grid.size[0] == 110 + columns * (64 + 4)
+
+
 def test_demo_rejects_unknown_tasks_and_solvers(tmp_path):
     c = demo_config.get_config()
     c.output.root = str(tmp_path)
@@ -82,7 +109,10 @@ def test_shipped_demo_files():
     c = demo_config.get_config()
     images = sorted(os.listdir(c.image_dir))
     assert images == ["0_chelsea.png", "1_coffee.png", "2_chelsea.png", "3_coffee.png"]
-    assert demo_config.get_config("full").num_images == 4 and c.num_images == 2
+    full = demo_config.get_config("full")
+    assert full.num_images == 4 and c.num_images == 2
+    assert full.solvers.split(",") == list(demo_config.SOLVER_FIELDS)          # the full setting runs every solver
+    assert all(full.steps[k] == 2 * c.steps[k] for k in demo_config.SOLVER_FIELDS)
     with pytest.raises(ValueError, match="unknown demo setting"):
         demo_config.get_config("fast")
     assert all(Image.open(os.path.join(c.image_dir, n)).size == (64, 64) for n in images)

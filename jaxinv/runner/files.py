@@ -90,13 +90,16 @@ def save_outputs(run_dir, config, name, label, shown, samples) -> dict:
     for sub, image in (("label", label), ("measurement", shown), ("recon", samples[pick])):
         save_image(os.path.join(run_dir, sub, f"{name}.png"), image)
     if len(samples) > 1:
-        mean, std = samples.mean(0), samples.std(0)
+        # moments of the images as saved (in [-1, 1]): the mean's PSNR is then at least that of the samples'
+        # mean squared error (Jensen), which a mean of unclipped samples need not be
+        clipped = np.clip(samples, -1, 1)
+        mean, std = clipped.mean(0), clipped.std(0)
         save_image(os.path.join(run_dir, "mean", f"{name}.png"), mean)
         save_image(os.path.join(run_dir, "std", f"{name}.png"), np.clip(2.0 * std - 1.0, -1, 1))  # std 0 black, 1 white
         for j, s in enumerate(samples):
             save_image(os.path.join(run_dir, "samples", f"{name}_{j}.png"), s)
         row.update({f"{m}_mean": v for m, v in image_metrics(metric_names, label, mean, fns).items()})
-        row["posterior_std"] = float(std.mean())   # per-pixel std of the K samples, averaged; [-1, 1] units
+        row["posterior_std"] = float(std.mean())   # per-pixel std of the K samples, averaged ([-1, 1] units)
         if config.eval.oracle_best_of_n:
             row["oracle_pick"] = pick
     return row
