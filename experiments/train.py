@@ -165,7 +165,7 @@ def train(config, resume: str | None = None) -> str:
         if not os.path.isdir(os.path.join(run_dir, "checkpoints")):
             raise FileNotFoundError(f"no checkpoints/ in {run_dir} to resume from")
     else:
-        run_dir = fresh_run_dir(config.output.root, config.name)
+        run_dir = os.path.abspath(fresh_run_dir(config.output.root, config.name))   # orbax needs absolute paths
         with open(os.path.join(run_dir, "config.json"), "w") as f:
             f.write(config.to_json_best_effort(indent=2))
     manager = ocp.CheckpointManager(os.path.join(run_dir, "checkpoints"))

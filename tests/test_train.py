@@ -33,7 +33,13 @@ def runs(tmp_path_factory):
     first = T.train(c)
     short = c.copy_and_resolve_references()
     short.num_steps = 3                     # the warm-up's steps: its losses are the first run's first three
-    second = T.train(short)
+    short.output.root = "runs"              # relative, as the presets' default (orbax needs an absolute path)
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        second = T.train(short)
+    finally:
+        os.chdir(cwd)
     return c, first, second
 
 
@@ -65,7 +71,8 @@ def test_export_equals_saved_ema(runs):
 
 def test_second_run_gets_new_dir_and_same_result(runs):
     _, first, second = runs
-    assert first != second and os.path.isdir(second)
+    assert first != second and os.path.isdir(second) and os.path.isabs(second)
+    assert os.listdir(os.path.join(second, "checkpoints")) == ["3"]
     np.testing.assert_array_equal(_losses(first)[:3], _losses(second))
 
 
