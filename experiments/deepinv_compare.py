@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
