@@ -1,6 +1,6 @@
 """The GPU kit's outputs from the sections' events (rows.jsonl): results.json, table.md and kit.png.
 
-The goals of issue #19 are reported, never asserted: JAX DPS at least 3x deepinv's DPS in images/s
+The kit's goals are reported, never asserted: JAX DPS at least 3x deepinv's DPS in images/s
 (batch 8, bf16, same NFE), bf16 MFU of the DPS step at least 35%, and JAX's memory of a call at most
 torch's for the same call; every crosscheck within its CPU limit.
 """
