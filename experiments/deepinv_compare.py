@@ -118,12 +118,13 @@ def clamped(eps_model, alphas):
 
 
 def ddrm_timesteps(net, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The original code's timesteps (`ddrm_sequence`) and deepinv `sigmas` ([0, 1] units) that land on them."""
+    """The original code's (t, t_next) pairs (`ddrm_sequence`) and deepinv `sigmas` ([0, 1] units) that land on
+    their t."""
     from jaxinv.solvers.ddrm import ddrm_sequence
 
-    t = ddrm_sequence(1000, steps)[:, 0]
+    pairs = ddrm_sequence(1000, steps)
     reduced = (net.sqrt_1m_alphas_cumprod / net.sqrt_alphas_cumprod).numpy().astype(np.float64)
-    return t, reduced[t] / 2
+    return pairs, reduced[pairs[:, 0]] / 2
 
 
 def run_ddrm(net, module, params, physics, operator, y01, steps: int):
@@ -134,7 +135,7 @@ def run_ddrm(net, module, params, physics, operator, y01, steps: int):
     from jaxinv.solvers.ddrm import ddrm_alphas, ddrm_solver, ddrm_start
     from jaxinv.solvers.driver import run as drive
 
-    t, sigmas = ddrm_timesteps(net, steps)
+    pairs, sigmas = ddrm_timesteps(net, steps)
     denoiser = recording_denoiser(net)
     with recorded_randn_like() as draws:
         out = dinv.sampling.DDRM(denoiser, sigmas=sigmas, eta=DDRM_ETA, etab=DDRM_ETA_B)(y01, physics)
@@ -144,9 +145,8 @@ def run_ddrm(net, module, params, physics, operator, y01, steps: int):
     alphas = ddrm_alphas(1000)
     y = jnp.asarray(jax_units(operator, y01))
     d = [jnp.asarray(nhwc(z)[0]) for z in draws]
-    a0 = float(alphas[t[0] + 1])
+    a0 = float(alphas[pairs[0, 0] + 1])
     deepinv_start = jnp.sqrt(a0) * (2 * jnp.asarray(nhwc(denoiser.inputs[0])[0]) - 1)
-    pairs = np.stack([t, np.concatenate([t[1:], [-1]])], axis=1)
 
     def jaxinv(noise_scale: float, clamp: bool, start: str):
         eps_model = flax_eps_model(module, params)
@@ -155,7 +155,7 @@ def run_ddrm(net, module, params, physics, operator, y01, steps: int):
         # step k draws deepinv's draw k + 1 in every coordinate; the last step (to sigma = 0) draws nothing
         z = jnp.stack([jnp.stack([noise_scale * di] * 3) for di in d[1:]] + [jnp.zeros((3, *y.shape))])
         x_init = (deepinv_start if start == "deepinv"
-                  else ddrm_start(alphas, operator, y, 2 * NOISE_SIGMA, int(t[0]), d[0]))
+                  else ddrm_start(alphas, operator, y, 2 * NOISE_SIGMA, int(pairs[0, 0]), d[0]))
         xs = {"t": jnp.asarray(pairs[:, 0]), "t_next": jnp.asarray(pairs[:, 1]), "z": z}
         return drive(solver, x_init, xs)["sample"]
 
