@@ -235,21 +235,45 @@ def test_config_follows_create_model():
     assert config == PRESETS["ffhq_10m"] and ADMConfig.from_dict(config.to_dict()) == config
 
 
-@pytest.mark.parametrize("size", [1, 2, 4, 5])
-def test_small_inputs_conv3x3_equals_the_convolution(size):
-    """Conv3x3's matmul path (<= SMALL_SPATIAL rows) and its convolution path agree with lax's convolution."""
-    from jaxinv.models.adm_layers import SMALL_SPATIAL, Conv3x3
+def _lax_conv(x, kernel):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, 16))
+
+@pytest.mark.parametrize("height, width, channels, algorithm", [
+    (1, 2, 16, "shifted"), (2, 3, 16, "shifted"), (4, 5, 16, "shifted"), (5, 6, 16, "shifted"),
+    (5, 7, 512, "direct"), (16, 18, 64, "winograd"), (16, 17, 64, "direct"), (40, 40, 16, "direct")])
+def test_conv3x3_algorithms_equal_the_convolution(height, width, channels, algorithm):
+    """Each of Conv3x3's algorithms, as `conv_algorithm` picks it on the CPU, agrees with lax's convolution
+    in the output and in the input gradient; off the CPU only the small-input rule is kept."""
+    from jaxinv.models.adm_layers import SMALL_SPATIAL, Conv3x3, conv_algorithm
+
+    assert conv_algorithm(height, width, channels, 8) == algorithm
+    assert conv_algorithm(height, width, channels, 8, platform="gpu") == (
+        "shifted" if min(height, width) <= SMALL_SPATIAL else "direct")
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
     module = Conv3x3(8)
     params = module.init(jax.random.PRNGKey(1), x)["params"]
     params = {**params, "bias": jax.random.normal(jax.random.PRNGKey(2), (8,))}
-    ref = jax.lax.conv_general_dilated(x, params["kernel"], (1, 1), ((1, 1), (1, 1)),
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"]
     out = module.apply({"params": params}, x)
+    ref = _lax_conv(x, params["kernel"]) + params["bias"]
     np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5, atol=1e-5)
-    grad = jax.grad(lambda x: jnp.sum(module.apply({"params": params}, x) ** 2))(x)
-    grad_ref = jax.grad(lambda x: jnp.sum((jax.lax.conv_general_dilated(
-        x, params["kernel"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")) + params["bias"]) ** 2))(x)
-    np.testing.assert_allclose(np.asarray(grad), np.asarray(grad_ref), rtol=1e-4, atol=1e-4)
-    assert (size <= SMALL_SPATIAL) == (size < 5)
+    grad = jax.grad(lambda x: jnp.sum(jnp.sin(module.apply({"params": params}, x))))(x)
+    grad_ref = jax.grad(lambda x: jnp.sum(jnp.sin(_lax_conv(x, params["kernel"]) + params["bias"])))(x)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(grad_ref), rtol=1e-4, atol=1e-5)
+
+
+def test_winograd_conv3x3_and_both_gradients():
+    """F(2x2, 3x3) against lax's convolution: output, input and kernel gradients; odd sizes refused."""
+    from jaxinv.models import winograd
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 12, 20, 24))
+    kernel = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 24, 40)) / 15.0
+    np.testing.assert_allclose(np.asarray(winograd.conv3x3(x, kernel)), np.asarray(_lax_conv(x, kernel)),
+                               rtol=1e-5, atol=2e-6)
+    loss = lambda conv: lambda x, k: jnp.sum(jnp.cos(conv(x, k)))  # noqa: E731
+    ours = jax.grad(loss(winograd.conv3x3), (0, 1))(x, kernel)
+    ref = jax.grad(loss(_lax_conv), (0, 1))(x, kernel)
+    for a, b in zip(ours, ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="even height and width"):
+        winograd.conv3x3(x[:, :11], kernel)

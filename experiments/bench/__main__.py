@@ -34,6 +34,8 @@ def bench(argv) -> int:
     print(f"wrote {run_dir}")
     ratio = summary["jax_over_torch_dps"]
     print(f"jax_over_torch_dps={ratio:.3f}" if ratio is not None else "jax_over_torch_dps=nan")
+    for solver, ratio in summary["jax_over_torch_step_loop"].items():
+        print(f"jax_over_torch_{solver}_step_loop={ratio:.3f}")
     return 0
 
 

@@ -15,7 +15,9 @@ VERSIONED = ("jax", "jaxlib", "flax", "numpy", "torch", "deepinv", "ml_collectio
 COLUMNS = ("case", "dtype", "batch", "devices", "solver", "impl", "steps", "nfe", "compile_s", "wall_s",
            "images_per_s", "s_per_nfe", "s_per_image", "gflops_per_s", "mfu", "peak_rss_growth_mb", "xla_temp_mb",
            "device_peak_mb", "all_s")
-TORCH_DPS_PEERS = ("deepinv DPS", "torch DPS step loop")
+# plain torch loops of the same update (experiments/bench/torch_peer.py), one per solver that has one
+TORCH_STEP_LOOPS = {"dps": "torch DPS step loop", "codps_plus": "torch CoDPS+ step loop",
+                    "spgd": "torch SPGD step loop"}
 JAX_IMPL = {"scan": "jax scan", "host": "jax host loop"}   # the runner's step loops (jaxinv.execution)
 
 
@@ -56,18 +58,25 @@ def ratios(rows) -> list[dict]:
     return out
 
 
+def _largest_batch(table, config, solver: str, jax_impl: str, peer: str):
+    head = [t for t in table if t["solver"] == solver and t["jax"] == jax_impl and t["peer"] == peer
+            and t["case"] == config.cases[0] and t["dtype"] == config.dtypes[0]]
+    return max(head, key=lambda t: t["batch"])["jax_over_torch"] if head else None
+
+
 def summarize(rows, config, headline_impl: str) -> dict:
-    """Ratios and the headline: JAX DPS (`headline_impl`) images/s over deepinv DPS's, first case, first
-    dtype, largest batch."""
+    """Ratios, the headline (JAX DPS (`headline_impl`) images/s over deepinv DPS's) and, per solver, JAX
+    over the plain torch step loop of the same update; first case, first dtype, largest batch."""
     for r in rows:
         peak = dict(config.peak_flops).get(r["dtype"], 0.0)
         if r.get("gflops_per_s") and peak:
             r["mfu"] = r["gflops_per_s"] * 1e9 / peak
     table = ratios(rows)
-    head = [t for t in table if t["solver"] == "dps" and t["jax"] == headline_impl and t["peer"] == "deepinv DPS"
-            and t["case"] == config.cases[0] and t["dtype"] == config.dtypes[0]]
-    headline = max(head, key=lambda t: t["batch"])["jax_over_torch"] if head else None
-    return {"ratios": table, "jax_over_torch_dps": headline, "headline_impl": headline_impl}
+    step_loops = {solver: _largest_batch(table, config, solver, headline_impl, peer)
+                  for solver, peer in TORCH_STEP_LOOPS.items()}
+    return {"ratios": table, "jax_over_torch_dps": _largest_batch(table, config, "dps", headline_impl, "deepinv DPS"),
+            "jax_over_torch_step_loop": {k: v for k, v in step_loops.items() if v is not None},
+            "headline_impl": headline_impl}
 
 
 def markdown(rows, summary) -> str:

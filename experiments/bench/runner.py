@@ -17,6 +17,7 @@ from jaxinv.solvers import registry
 
 MB = 1024.0 ** 2
 JAX_IMPL = report.JAX_IMPL
+TORCH_STEP_LOOPS = report.TORCH_STEP_LOOPS
 
 
 def _ready(x):
@@ -112,6 +113,21 @@ def network_cost(solver: str) -> str:
     return "unet_forward_vjp" if registry.get(solver).network_gradient else "unet_forward"
 
 
+def torch_step(solver, peer, cfg, physics, y, image_size: int):
+    """(step(x, noise), network evaluations per step) of the plain torch loop of `solver`'s update,
+    with the preset's hyperparameters, at a mid-trajectory time (t = 500, sigma = 1)."""
+    s = cfg.solver
+    if solver == "dps":
+        step = peer.peer.dps_step_fn(peer.net, physics, y, scale=float(s.scale))
+        return (lambda x, z: step(x, 500, z)), 1
+    if solver == "codps_plus":
+        step = peer.peer.codps_plus_step_fn(peer.net, physics, y, image_size, float(cfg.noise.params.sigma),
+                                            float(s.scale), float(s.inv_var))
+        return (lambda x, z: step(x, 500, z)), 1
+    step = peer.peer.spgd_step_fn(peer.net, physics, y, int(s.num_inner), float(s.lr))
+    return (lambda x, z: step(x, 1.0, 0.1)), int(s.num_inner)
+
+
 def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops) -> list[dict]:
     layout, image_size = jax_side.parse_case(case)
     steps = int(config.steps[solver])
@@ -131,22 +147,24 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
         else:                      # host loop: its first call compiles the stages, then samples once
             calls[impl] = lambda fn=fn: _ready(fn(params, operator, y, keys)["sample"])
             _, compile_s[impl] = timed(calls[impl])
-    torch_nfe = {}
-    if peer is not None and solver == "dps":
+    torch_nfe, step_nfe = {}, {}
+    if peer is not None and solver in TORCH_STEP_LOOPS:
         physics = peer.peer.sr_physics(image_size)
         physics = physics.to(peer.device) if hasattr(physics, "to") else physics
         y_t = peer.peer.deepinv_measurement(physics, batch, image_size, int(config.seed), peer.device)
-        # deepinv's DDPM solver evaluates the network at all but its last time step: steps + 1 of them
-        # give the same number of guided network evaluations as ours.
-        dps, counter = peer.peer.make_deepinv_dps(peer.net, steps + 1, float(cfg.solver.scale), peer.device)
         shape = (batch, 3, image_size, image_size)
-        calls["deepinv DPS"] = peer.call(lambda: dps(y_t, physics, x_init=shape, seed=int(config.seed)))
-        step = peer.peer.dps_step_fn(peer.net, physics, y_t, scale=float(cfg.solver.scale))
+        if solver == "dps":
+            # deepinv's DDPM solver evaluates the network at all but its last time step: steps + 1 of them
+            # give the same number of guided network evaluations as ours.
+            dps, counter = peer.peer.make_deepinv_dps(peer.net, steps + 1, float(cfg.solver.scale), peer.device)
+            calls["deepinv DPS"] = peer.call(lambda: dps(y_t, physics, x_init=shape, seed=int(config.seed)))
+        name = TORCH_STEP_LOOPS[solver]
+        step, step_nfe[name] = torch_step(solver, peer, cfg, physics, y_t, image_size)
         gen = peer.torch.Generator().manual_seed(int(config.seed))
         x_t = peer.torch.randn(shape, generator=gen).to(peer.device)
         z_t = peer.torch.randn(shape, generator=gen).to(peer.device)
-        calls["torch DPS step loop"] = peer.call(lambda: step(x_t, 500, z_t))
-        calls["torch DPS step loop"]()
+        calls[name] = peer.call(lambda: step(x_t, z_t))
+        calls[name]()
     if "deepinv DPS" in calls:
         counter.calls = 0
     times = interleaved(calls, int(config.repeats))
@@ -170,14 +188,14 @@ def bench_solver(solver, config, case, dtype, module, params, peer, batch, flops
             n = torch_nfe[impl]
             row.update(nfe=n, wall_s=wall, images_per_s=batch / wall, s_per_nfe=wall / n, s_per_image=wall / batch)
         else:  # one step timed; the loop of `steps` steps extrapolated from it
-            row.update(nfe=steps, wall_s=wall * steps, images_per_s=batch / (wall * steps), s_per_nfe=wall,
-                       s_per_image=wall * steps / batch)
+            row.update(nfe=steps * step_nfe[impl], wall_s=wall * steps, images_per_s=batch / (wall * steps),
+                       s_per_nfe=wall / step_nfe[impl], s_per_image=wall * steps / batch)
         rows.append(row)
     return rows
 
 
 def torch_estimates(solver, config, unet_rows, batch) -> list[dict]:
-    """CoDPS+ / SPGD have no PyTorch peer here: their network cost from the raw UNet timings."""
+    """Solvers with no torch step loop here (the baselines): their network cost from the raw UNet timings."""
     what = network_cost(solver)
     match = [r for r in unet_rows if r["impl"] == "torch" and r["solver"] == what and r["batch"] == batch]
     if not match:
@@ -221,7 +239,7 @@ def execute(config, log=print) -> tuple[str, dict]:
                                        int(config.seed), flops)
                 for solver in config.solvers:
                     case_rows += bench_solver(solver, config, case, dtype, module, params, peer, batch, flops)
-                    if solver != "dps" and peer is not None:
+                    if solver not in TORCH_STEP_LOOPS and peer is not None:
                         case_rows += torch_estimates(solver, config, case_rows, batch)
                 for r in case_rows:
                     r.update(case=case, dtype=dtype)

@@ -109,6 +109,69 @@ def dps_step_fn(net, physics, y, scale: float = 1.0):
     return step
 
 
+def _abar():
+    return np.cumprod(1.0 - np.linspace(1e-4, 0.02, 1000))
+
+
+def gram_symbol(physics, image_size: int):
+    """Fourier symbol of A A^T on the low-resolution grid: a circular-padded filter-and-decimate
+    operator makes A A^T circulant there, so its response to a delta is the whole operator."""
+    x = torch.zeros((1, 3, image_size, image_size))
+    delta = torch.zeros_like(physics.A(x))
+    delta[..., 0, 0] = 1.0
+    return torch.fft.fft2(physics.A(physics.A_adjoint(delta))).real
+
+
+def codps_plus_step_fn(net, physics, y, image_size: int, noise_sigma: float, scale: float, inv_var: float):
+    """One CoDPS+ step (CSIPlab/CoDPS `ddim_sample` + `CoDPSPlus`): UNet forward without backprop,
+    clipped x0_hat, DDIM eta = 1, then `x -= scale d grad_x0 1/2 r^T (s^2 I + v A A^T)^{-1} r`,
+    r = y - A(x0_hat), the Gram solve by FFT (`gram_symbol`)."""
+    abar_table, symbol = _abar(), gram_symbol(physics, image_size)
+    s2 = max(noise_sigma, 1e-5) ** 2
+
+    def step(x, t: int, noise):
+        tt = torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device)
+        a, a_prev = abar_table[t], abar_table[t - 1] if t > 0 else 1.0
+        with torch.no_grad():
+            eps = net.forward_diffusion(x, tt)[:, :3]
+            x0 = (np.sqrt(1 / a) * x - np.sqrt(1 / a - 1) * eps).clamp(-1, 1)
+            eps = (x - np.sqrt(a) * x0) / np.sqrt(1 - a)
+            sigma = np.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
+            x_prev = np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev - sigma ** 2) * eps + sigma * noise
+        v = 1.0 / (a / (1 - a) + inv_var)
+        x0 = x0.requires_grad_(True)
+        r = y - physics.A((x0 + 1) / 2)
+        solved = torch.fft.ifft2(torch.fft.fft2(r) / (s2 + v * symbol)).real
+        grad = torch.autograd.grad(0.5 * torch.sum(r * solved), x0)[0]
+        d = np.sqrt(a) / (inv_var * (1 - a) + a) if inv_var else 1 / np.sqrt(a)
+        return x_prev - scale * d * grad
+
+    return step
+
+
+def spgd_step_fn(net, physics, y, num_inner: int, lr: float):
+    """One SPGD annealing step (74587887/SPGD, the released code's plain gradient steps): `num_inner`
+    warm-up steps `x -= lr grad_x ||A(D(x; sigma)) - y||^2` through the EDM view of the VP network
+    (D(x; sigma) = x - sigma eps(x / sqrt(1 + sigma^2), t(sigma)), fractional t), then the Euler
+    PF-ODE step with the last pre-update iterate's score."""
+    beta_d, beta_min = 19.9, 0.1
+
+    def denoise(x, sigma):
+        t = (np.sqrt(beta_min ** 2 + 2 * beta_d * np.log1p(sigma ** 2)) - beta_min) / beta_d
+        tt = torch.full((x.shape[0],), 999 * t, dtype=torch.float32, device=x.device)
+        return x - sigma * net.forward_diffusion(x / np.sqrt(1 + sigma ** 2), tt)[:, :3]
+
+    def step(x, sigma: float, factor: float):
+        for _ in range(num_inner):
+            x_pre = x.detach().requires_grad_(True)
+            x0 = denoise(x_pre, sigma)
+            grad = torch.autograd.grad(torch.sum((physics.A((x0 + 1) / 2) - y) ** 2), x_pre)[0]
+            x = x_pre.detach() - lr * grad
+        return (x + 0.5 * factor * (x0.detach() - x_pre.detach()) / sigma ** 2).detach()
+
+    return step
+
+
 def unet_forward_fn(net):
     def forward(x, t):
         with torch.no_grad():

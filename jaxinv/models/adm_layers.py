@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxinv.models import winograd
+
 Dtype = Any
 
 
@@ -58,17 +60,45 @@ class GroupNorm32(nn.Module):
 
 # Up to this many rows or columns, a stride-1 3x3 convolution runs as one matmul over shifted copies.
 SMALL_SPATIAL = 4
+# On the CPU, also where the 9 shifted copies of one image are at most this many values (576 KB).
+SMALL_IM2COL = 16384
+# On the CPU, Winograd F(2x2, 3x3) from 16 to 32 rows and columns, up to this many values per image.
+WINOGRAD_MAX = 32 * 32 * 128
+
+
+def conv_algorithm(height: int, width: int, in_features: int, out_features: int, stride: int = 1,
+                   platform: str = "cpu") -> str:
+    """How `Conv3x3` computes a convolution of this size: "shifted", "winograd" or "direct".
+
+    Measured per shape of the ADM UNet on 2 CPU cores, forward + input VJP against the other two
+    (`python -m experiments.bench.conv_shapes`, docs/benchmarks.md): the matmul of 9 shifted copies wins
+    where they are small (the 3-channel input conv: 3.8 ms instead of 16.6 at 64x64), Winograd at 16-32
+    rows with at most 128 channels at 32 and 256 at 16 (e.g. 15.2 ms instead of 19.1), and XLA's
+    convolution everywhere else. Off the CPU only the small-input rule applies.
+    """
+    if stride != 1:
+        return "direct"
+    if min(height, width) <= SMALL_SPATIAL:
+        return "shifted"
+    if platform != "cpu":
+        return "direct"
+    if height * width * in_features <= SMALL_IM2COL:
+        return "shifted"
+    if (16 <= min(height, width) <= 32 and height % 2 == 0 and width % 2 == 0
+            and height * width * max(in_features, out_features) <= WINOGRAD_MAX):
+        return "winograd"
+    return "direct"
 
 
 class Conv3x3(nn.Module):
     """`conv_nd(2, ., features, 3, stride, padding=1)`; parameters `kernel` (3, 3, C_in, C_out) and `bias`
     as `nn.Conv`'s (same names, shapes and initialisers).
 
-    y[h, w] = sum_{i, j} x_pad[h + i, w + j] @ kernel[i, j] + bias. At SMALL_SPATIAL or fewer rows or
-    columns (the deepest UNet levels of a small input) it is computed as that sum, one matmul of the
-    9 shifted copies: XLA:CPU rewrites a convolution of an input smaller than its kernel into a
-    reversed-kernel convolution that is ~60x slower (512 channels at 2x2: 36 ms instead of 0.6 ms,
-    docs/benchmarks.md). Elsewhere it is `lax.conv_general_dilated`.
+    y[h, w] = sum_{i, j} x_pad[h + i, w + j] @ kernel[i, j] + bias, computed by the algorithm that
+    `conv_algorithm` picks for the shape: one matmul of the 9 shifted copies (at SMALL_SPATIAL or fewer
+    rows or columns XLA:CPU rewrites a convolution of an input smaller than its kernel into a
+    reversed-kernel convolution that is ~60x slower: 512 channels at 2x2, 36 ms instead of 0.6 ms),
+    Winograd F(2x2, 3x3) (`jaxinv.models.winograd`) or `lax.conv_general_dilated`.
     """
 
     features: int
@@ -81,10 +111,13 @@ class Conv3x3(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         x, kernel, bias = (a.astype(self.dtype) for a in (x, kernel, bias))
         height, width = x.shape[-3], x.shape[-2]
-        if self.stride == 1 and min(height, width) <= SMALL_SPATIAL:
+        algorithm = conv_algorithm(height, width, x.shape[-1], self.features, self.stride, jax.default_backend())
+        if algorithm == "shifted":
             padded = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(1, 1), (1, 1), (0, 0)])
             shifted = [padded[..., i:i + height, j:j + width, :] for i in range(3) for j in range(3)]
             y = jnp.concatenate(shifted, axis=-1) @ kernel.reshape(9 * x.shape[-1], self.features)
+        elif algorithm == "winograd":
+            y = winograd.conv3x3(x.reshape(-1, *x.shape[-3:]), kernel).reshape(*x.shape[:-1], self.features)
         else:
             y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((1, 1), (1, 1)),
                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))
