@@ -52,6 +52,14 @@ def test_ratios_and_headline():
     assert host[0]["jax_over_torch"] == pytest.approx(3.0)
     assert not [t for t in summary["ratios"] if t["peer"].startswith("jax")]
     assert summary["jax_over_torch_step_loop"] == {"dps": pytest.approx(3.0)}   # 12 img/s over 4 at batch 4
+    rows += [dict(case="c@8", dtype="float32", batch=4, solver=what, impl=impl, images_per_s=1.0, s_per_nfe=s)
+             for impl, what, s in (("jax", "unet_forward", 0.25), ("jax", "unet_forward_vjp", 0.5),
+                                   ("torch", "unet_forward", 0.1), ("torch", "unet_forward_vjp", 0.2))]
+    breakdown = {b["impl"]: b for b in report.summarize(rows, config, "jax host loop")["dps_step_breakdown"]}
+    assert set(breakdown) == {"jax host loop", "torch DPS step loop", "deepinv DPS"}
+    assert breakdown["jax host loop"]["forward_s"] == 0.25 and breakdown["jax host loop"]["vjp_s"] == 0.25
+    assert breakdown["jax host loop"]["rest_s"] == pytest.approx(1 / 12 - 0.5)
+    assert breakdown["torch DPS step loop"]["rest_s"] == pytest.approx(1 / 4 - 0.2)
     assert np.isfinite([t["jax_over_torch"] for t in summary["ratios"]]).all()
 
 

@@ -76,7 +76,25 @@ def summarize(rows, config, headline_impl: str) -> dict:
                   for solver, peer in TORCH_STEP_LOOPS.items()}
     return {"ratios": table, "jax_over_torch_dps": _largest_batch(table, config, "dps", headline_impl, "deepinv DPS"),
             "jax_over_torch_step_loop": {k: v for k, v in step_loops.items() if v is not None},
-            "headline_impl": headline_impl}
+            "dps_step_breakdown": step_breakdown(rows, config, headline_impl), "headline_impl": headline_impl}
+
+
+def step_breakdown(rows, config, headline_impl: str) -> list[dict]:
+    """One DPS network evaluation split into the UNet forward, its input VJP (forward + VJP less the
+    forward) and the rest of the step (the DPS s/NFE less forward + VJP: the residual, its norm, the
+    DDPM update, dispatch), per framework; first case and dtype, every batch. Raw UNet calls and steps
+    are timed separately, so `rest_s` can come out slightly negative where the step costs no more."""
+    out = []
+    for batch in sorted({r["batch"] for r in rows}):
+        sel = {(r["impl"], r["solver"]): r["s_per_nfe"] for r in rows if r["batch"] == batch
+               and r["case"] == config.cases[0] and r["dtype"] == config.dtypes[0]}
+        for framework, step_impl in (("jax", headline_impl), ("torch", TORCH_STEP_LOOPS["dps"]), ("torch", "deepinv DPS")):
+            keys = ((framework, "unet_forward"), (framework, "unet_forward_vjp"), (step_impl, "dps"))
+            if all(k in sel for k in keys):
+                forward, forward_vjp, step = (sel[k] for k in keys)
+                out.append({"batch": batch, "impl": step_impl, "step_s": step, "forward_s": forward,
+                            "vjp_s": forward_vjp - forward, "rest_s": step - forward_vjp})
+    return out
 
 
 def markdown(rows, summary) -> str:
@@ -91,6 +109,10 @@ def markdown(rows, summary) -> str:
     for t in summary["ratios"]:
         lines.append("| " + " | ".join(_fmt(t[k]) for k in ("case", "dtype", "batch", "solver", "jax", "peer",
                                                               "jax_over_torch", "jax_s_per_nfe", "torch_s_per_nfe")) + " |")
+    if summary.get("dps_step_breakdown"):
+        lines += ["", "| batch | DPS step of | s/NFE | UNet forward s | input VJP s | rest s |", "|" + "---|" * 6]
+        lines += ["| " + " | ".join(_fmt(b[k]) for k in ("batch", "impl", "step_s", "forward_s", "vjp_s", "rest_s")) + " |"
+                  for b in summary["dps_step_breakdown"]]
     eq = summary.get("equivalence", {})
     if eq:
         lines += ["", "| case | UNet max abs err (JAX vs torch, fp32) | max abs output |", "|---|---|---|"]

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion.edm import poly_time_steps
-from jaxinv.solvers.driver import Solver, step_draws
+from jaxinv.solvers.driver import Solver, inner_unroll, step_draws
 from jaxinv.solvers.registry import Method, Sampler, register
 
 MC_ALGOS = ("langevin", "hmc")
@@ -67,7 +67,7 @@ def daps_solver(denoiser, operator, y, num_mcmc: int = 100, tau: float = 0.01, m
             score = (denoiser(x, t) - x) / t**2
             return x + (t_next - t) * (-t * score), None
 
-        x0hat, _ = jax.lax.scan(euler, x_t, jnp.arange(grid.shape[0] - 1))
+        x0hat, _ = jax.lax.scan(euler, x_t, jnp.arange(grid.shape[0] - 1), unroll=inner_unroll(grid.shape[0] - 1))
         x0hat = jax.lax.stop_gradient(x0hat)
         prior = (x0hat - x_t) / sigma**2
 

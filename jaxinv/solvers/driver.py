@@ -19,6 +19,13 @@ from jaxinv.progress import traced_report
 BATCH_AXIS = "batch"
 
 
+def inner_unroll(length: int) -> int:
+    """`lax.scan`'s `unroll` for a loop of network calls inside one sampling step: all of it on the CPU,
+    where XLA runs a while-loop body about 2x slower than the same operations unrolled
+    (docs/benchmarks.md), none elsewhere (an unrolled loop compiles `length` copies of the network)."""
+    return max(int(length), 1) if jax.default_backend() == "cpu" else 1
+
+
 def _identity(x):
     return x
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxinv.diffusion import AnnealingSchedule, annealing_schedule
-from jaxinv.solvers.driver import Solver
+from jaxinv.solvers.driver import Solver, inner_unroll
 from jaxinv.solvers.registry import Method, Sampler, register
 
 VARIANTS = ("code", "paper")
@@ -84,7 +84,8 @@ def spgd_solver(denoiser, operator, y, num_inner: int = 5, beta: float = 0.9, va
             return (x - lr * direction, m, x, x0_hat, loss), None
 
         init = (x, jnp.zeros_like(x), x, jnp.zeros_like(x), jnp.zeros((), x.dtype))
-        (x_post, _, x_pre, x0_hat, loss), _ = jax.lax.scan(warm_up, init, jnp.arange(num_inner))
+        (x_post, _, x_pre, x0_hat, loss), _ = jax.lax.scan(warm_up, init, jnp.arange(num_inner),
+                                                             unroll=inner_unroll(num_inner))
         score = (x0_hat - x_pre) / sigma ** 2
         x_next = x_post + 0.5 * factor * score
         return x_next, {"loss": loss, "finite": jnp.all(jnp.isfinite(x_next))}
