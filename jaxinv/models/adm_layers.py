@@ -84,8 +84,9 @@ def conv_algorithm(height: int, width: int, in_features: int, out_features: int,
         return "direct"
     if height * width * in_features <= SMALL_IM2COL:
         return "shifted"
+    channels = max(in_features, out_features)
     if (16 <= min(height, width) <= 32 and height % 2 == 0 and width % 2 == 0
-            and height * width * max(in_features, out_features) <= WINOGRAD_MAX):
+            and channels <= 256 and height * width * channels <= WINOGRAD_MAX):
         return "winograd"
     return "direct"
 
