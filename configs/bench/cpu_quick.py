@@ -1,4 +1,4 @@
-"""CPU smoke benchmark (about 6 minutes on 2 cores): DPS against deepinv and a plain torch step loop,
+"""CPU smoke benchmark (about 9 minutes on 2 cores): DPS against deepinv and a plain torch step loop,
 CoDPS+ and SPGD against torch step loops of their updates; the ffhq_10m layout at 64x64, batch 4."""
 from configs.bench.defaults import get_config as defaults
 

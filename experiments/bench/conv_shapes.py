@@ -24,7 +24,7 @@ from experiments.bench.jax_side import adm_config, parse_case
 from experiments.bench.timing import interleaved
 from jaxinv.models import winograd
 from jaxinv.models.adm import ADMUNet
-from jaxinv.models.adm_layers import Conv3x3, conv_algorithm
+from jaxinv.models.adm_layers import Conv3x3, conv_algorithm, direct_conv3x3, shifted_conv3x3
 
 ALGORITHMS = ("direct", "winograd", "shifted")
 
@@ -47,20 +47,9 @@ def conv_calls(case: str, batch: int) -> collections.Counter:
     return calls
 
 
-def _shifted(x, kernel):
-    height, width = x.shape[1:3]
-    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    shifted = [padded[:, i:i + height, j:j + width] for i in range(3) for j in range(3)]
-    return jnp.concatenate(shifted, axis=-1) @ kernel.reshape(-1, kernel.shape[-1])
-
-
-def _direct(x, kernel, stride=1):
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
 def jax_calls(algorithm: str, x, kernel, cotangent, stride: int):
-    conv = {"direct": lambda x, k: _direct(x, k, stride), "winograd": winograd.conv3x3, "shifted": _shifted}[algorithm]
+    conv = {"direct": lambda x, k: direct_conv3x3(x, k, stride), "winograd": winograd.conv3x3,
+            "shifted": shifted_conv3x3}[algorithm]
     forward = jax.jit(conv)
 
     @jax.jit

@@ -83,7 +83,8 @@ def step_breakdown(rows, config, headline_impl: str) -> list[dict]:
     """One DPS network evaluation split into the UNet forward, its input VJP (forward + VJP less the
     forward) and the rest of the step (the DPS s/NFE less forward + VJP: the residual, its norm, the
     DDPM update, dispatch), per framework; first case and dtype, every batch. Raw UNet calls and steps
-    are timed separately, so `rest_s` can come out slightly negative where the step costs no more."""
+    are timed separately; the raw calls have measured slower than the same work inside a step, in
+    both frameworks, so `rest_s` can come out negative (docs/benchmarks.md)."""
     out = []
     for batch in sorted({r["batch"] for r in rows}):
         sel = {(r["impl"], r["solver"]): r["s_per_nfe"] for r in rows if r["batch"] == batch

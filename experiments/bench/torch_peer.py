@@ -83,11 +83,15 @@ def deepinv_measurement(physics, batch: int, image_size: int, seed: int = 0, dev
     return physics(x)
 
 
+def _abar():
+    """alphas_cumprod of the linear beta schedule (1e-4 to 0.02, 1000 steps)."""
+    return np.cumprod(1.0 - np.linspace(1e-4, 0.02, 1000))
+
+
 def dps_step_fn(net, physics, y, scale: float = 1.0):
     """One DPS2022 step (`p_sample` + `conditioning_method.PosteriorSampling`): UNet forward, x0_hat,
     DDPM mean, then `x -= scale * grad_x ||y - A(x0_hat)||` by backprop through x0_hat."""
-    betas = np.linspace(1e-4, 0.02, 1000)
-    abar = np.cumprod(1.0 - betas)
+    abar = _abar()
 
     def step(x, t: int, noise):
         x = x.detach().requires_grad_(True)
@@ -107,10 +111,6 @@ def dps_step_fn(net, physics, y, scale: float = 1.0):
         return (x_prev - scale * grad).detach()
 
     return step
-
-
-def _abar():
-    return np.cumprod(1.0 - np.linspace(1e-4, 0.02, 1000))
 
 
 def gram_symbol(physics, image_size: int):

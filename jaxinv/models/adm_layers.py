@@ -60,7 +60,7 @@ class GroupNorm32(nn.Module):
 
 # Up to this many rows or columns, a stride-1 3x3 convolution runs as one matmul over shifted copies.
 SMALL_SPATIAL = 4
-# On the CPU, also where the 9 shifted copies of one image are at most this many values (576 KB).
+# On the CPU, also where one image's input is at most this many values (its 9 shifted copies: 576 KB).
 SMALL_IM2COL = 16384
 # On the CPU, Winograd F(2x2, 3x3) from 16 to 32 rows and columns, up to this many values per image.
 WINOGRAD_MAX = 32 * 32 * 128
@@ -114,15 +114,26 @@ class Conv3x3(nn.Module):
         height, width = x.shape[-3], x.shape[-2]
         algorithm = conv_algorithm(height, width, x.shape[-1], self.features, self.stride, jax.default_backend())
         if algorithm == "shifted":
-            padded = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(1, 1), (1, 1), (0, 0)])
-            shifted = [padded[..., i:i + height, j:j + width, :] for i in range(3) for j in range(3)]
-            y = jnp.concatenate(shifted, axis=-1) @ kernel.reshape(9 * x.shape[-1], self.features)
+            y = shifted_conv3x3(x, kernel)
         elif algorithm == "winograd":
             y = winograd.conv3x3(x.reshape(-1, *x.shape[-3:]), kernel).reshape(*x.shape[:-1], self.features)
         else:
-            y = jax.lax.conv_general_dilated(x, kernel, (self.stride, self.stride), ((1, 1), (1, 1)),
-                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            y = direct_conv3x3(x, kernel, self.stride)
         return y + bias
+
+
+def shifted_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1, padding-1 3x3 convolution (NHWC, any leading dims) as one matmul of the 9 shifted copies."""
+    height, width = x.shape[-3], x.shape[-2]
+    padded = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(1, 1), (1, 1), (0, 0)])
+    shifted = [padded[..., i:i + height, j:j + width, :] for i in range(3) for j in range(3)]
+    return jnp.concatenate(shifted, axis=-1) @ kernel.reshape(9 * x.shape[-1], kernel.shape[-1])
+
+
+def direct_conv3x3(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+    """Padding-1 3x3 convolution (NHWC / HWIO) by `lax.conv_general_dilated`."""
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 def conv3x3(features: int, dtype: Dtype, name: str, stride: int = 1) -> Conv3x3:
